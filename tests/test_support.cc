@@ -1,0 +1,62 @@
+#include "tests/test_support.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace swapserve::testing {
+
+std::string FixturesDir() {
+  if (const char* env = std::getenv("SWAPSERVE_FIXTURES"); env && *env) return env;
+  return absl::StrCat(SWAPSERVE_SOURCE_DIR, "/../shared/fixtures");
+}
+
+std::string Fixture(absl::string_view relative) {
+  return absl::StrCat(FixturesDir(), "/", relative);
+}
+
+bool InCi() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && absl::string_view(ci) == "true";
+}
+
+bool PathExistsForTest(const std::string& path) {
+  return std::filesystem::exists(path) || std::filesystem::exists(path + ".index");
+}
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = absl::StrCat(base && *base ? base : "/tmp", "/swapserve_test_XXXXXX");
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp failed for " << tmpl;
+  }
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::Join(absl::string_view name) const {
+  return absl::StrCat(path_, "/", name);
+}
+
+std::string ReadFileOrDie(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "cannot read " << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFileOrDie(const std::string& path, absl::string_view contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(contents.data(), contents.size());
+  EXPECT_TRUE(out.good()) << "cannot write " << path;
+}
+
+}  // namespace swapserve::testing

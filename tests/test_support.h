@@ -1,0 +1,55 @@
+// Helpers shared by the test suites: finding ../shared/fixtures and scratch
+// directories. A test whose fixture is missing fails under CI=true and is skipped
+// elsewhere, with a message naming the path.
+#ifndef SWAPSERVE_TESTS_TEST_SUPPORT_H_
+#define SWAPSERVE_TESTS_TEST_SUPPORT_H_
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "gtest/gtest.h"
+
+namespace swapserve::testing {
+
+// $SWAPSERVE_FIXTURES, or <project root>/../shared/fixtures.
+std::string FixturesDir();
+// FixturesDir() + "/" + relative.
+std::string Fixture(absl::string_view relative);
+// True under CI=true.
+bool InCi();
+// True when `path` exists, or is a bundle prefix whose .index exists.
+bool PathExistsForTest(const std::string& path);
+
+// A fresh directory under $TMPDIR, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Join(absl::string_view name) const;
+
+ private:
+  std::string path_;
+};
+
+// Reads a whole file; fails the test when it cannot.
+std::string ReadFileOrDie(const std::string& path);
+void WriteFileOrDie(const std::string& path, absl::string_view contents);
+
+}  // namespace swapserve::testing
+
+// Declares `const std::string var` = the fixture path, or skips (fails in CI) when
+// it does not exist.
+#define SS_REQUIRE_FIXTURE(var, relative)                                     \
+  const std::string var = ::swapserve::testing::Fixture(relative);            \
+  if (!::swapserve::testing::PathExistsForTest(var)) {                        \
+    if (::swapserve::testing::InCi()) {                                       \
+      FAIL() << "fixture " << var                                             \
+             << " is missing (set SWAPSERVE_FIXTURES or check ../shared)";    \
+    }                                                                         \
+    GTEST_SKIP() << "fixture " << var << " is missing";                       \
+  }
+
+#endif  // SWAPSERVE_TESTS_TEST_SUPPORT_H_
