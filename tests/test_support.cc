@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <sys/wait.h>
+
 #include "absl/strings/str_cat.h"
 
 namespace swapserve::testing {
@@ -43,6 +45,22 @@ TempDir::~TempDir() {
 
 std::string TempDir::Join(absl::string_view name) const {
   return absl::StrCat(path_, "/", name);
+}
+
+CommandResult RunCommand(const std::string& command) {
+  TempDir dir;
+  const std::string out = dir.Join("stdout"), err = dir.Join("stderr");
+  const int status =
+      std::system(absl::StrCat(command, " >", out, " 2>", err, " </dev/null").c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = ReadFileOrDie(out);
+  result.err = ReadFileOrDie(err);
+  return result;
+}
+
+std::string BuiltProgram(absl::string_view relative) {
+  return absl::StrCat(SWAPSERVE_BINARY_DIR, "/", relative);
 }
 
 std::string ReadFileOrDie(const std::string& path) {

@@ -34,6 +34,17 @@ class TempDir {
   std::string path_;
 };
 
+// Runs a shell command; captures its exit code, stdout and stderr.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+CommandResult RunCommand(const std::string& command);
+
+// The path of a program built by this build tree, e.g. "client/swapserve-cli".
+std::string BuiltProgram(absl::string_view relative);
+
 // Reads a whole file; fails the test when it cannot.
 std::string ReadFileOrDie(const std::string& path);
 void WriteFileOrDie(const std::string& path, absl::string_view contents);
