@@ -1,12 +1,14 @@
-// swapserve-cli: inspect models offline (show). Each subcommand parses its own
+// swapserve-cli: inspect (show) and run (run) models offline. Each subcommand parses its own
 // flags; failures print one line to stderr and exit non-zero.
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "client/args.h"
 #include "client/describe.h"
+#include "client/run.h"
 
 namespace swapserve::cli {
 namespace {
@@ -18,6 +20,9 @@ constexpr char kUsage[] =
     "  show PATH [--json]   describe a model: SavedModel dir, base path with\n"
     "                       version dirs, Keras .h5, checkpoint prefix, or a dir\n"
     "                       with a `checkpoint` file (the latest is shown)\n"
+    "  run PATH --input FILE.json [--signature S] [--checkpoint PREFIX_OR_DIR]\n"
+    "       [--output FILE]  run one signature offline; input/output JSON as in\n"
+    "                       ../shared/fixtures/expected/*.json\n"
     "  help                 this text\n";
 
 int Fail(const std::string& message, int code = 1) {
@@ -39,6 +44,36 @@ int Show(const std::vector<std::string>& words) {
   return 0;
 }
 
+absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot read " + path);
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError(path + " is not valid JSON");
+  return j;
+}
+
+int Run(const std::vector<std::string>& words) {
+  auto args = Args::Parse(words, {"input", "signature", "checkpoint", "output"}, {});
+  if (!args.ok()) return Fail(std::string(args.status().message()), 2);
+  if (args->positional().size() != 1 || !args->Has("input")) {
+    return Fail("usage: run PATH --input FILE.json [--signature S] [--checkpoint P] [--output F]", 2);
+  }
+  auto input = ReadJsonFile(*args->Get("input"));
+  if (!input.ok()) return Fail(input.status().ToString());
+  RunRequest request{args->positional()[0], args->Get("signature").value_or(""),
+                     args->Get("checkpoint").value_or(""), *input};
+  auto result = RunModel(request);
+  if (!result.ok()) return Fail(result.status().ToString());
+  if (auto out = args->Get("output")) {
+    std::ofstream f(*out);
+    f << result->dump(2) << "\n";
+    if (!f) return Fail("cannot write " + *out);
+  } else {
+    std::cout << result->dump(2) << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace swapserve::cli
 
@@ -51,6 +86,7 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   const std::vector<std::string> words(argv + 2, argv + argc);
   if (command == "show") return Show(words);
+  if (command == "run") return Run(words);
   if (command == "help" || command == "--help" || command == "-h") {
     std::cout << kUsage;
     return 0;

@@ -71,6 +71,32 @@ TEST_F(BundleHostileTest, GoodEntryReads) {
   EXPECT_TRUE(ReadError(GoodEntry()).ok());
 }
 
+TEST_F(BundleHostileTest, MultiShardBundleReadsEachKeyFromItsShard) {
+  header_.set_num_shards(2);
+  // Shard 1 holds 1.0f, 2.0f, 3.0f, 4.0f after 4 bytes of padding.
+  std::string shard1(4, '\0');
+  for (float f : {1.0f, 2.0f, 3.0f, 4.0f}) {
+    shard1.append(reinterpret_cast<const char*>(&f), 4);
+  }
+  WriteFileOrDie(BundleDataFilename(prefix_, 0, 2), std::string(16, '\0'));
+  WriteFileOrDie(BundleDataFilename(prefix_, 1, 2), shard1);
+  auto in_shard0 = GoodEntry();
+  auto in_shard1 = GoodEntry();
+  in_shard1.set_shard_id(1);
+  in_shard1.set_offset(4);
+  in_shard1.set_crc32c(crc32c::Mask(crc32c::Value(shard1.data() + 4, 16)));
+  WriteIndex({{"a", in_shard0}, {"b", in_shard1}});
+  auto reader = BundleReader::Open(prefix_);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  auto a = (*reader)->Read("a");
+  auto b = (*reader)->Read("b");
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(a->data<float>()[0], 0.0f);
+  EXPECT_EQ(b->data<float>()[0], 1.0f);
+  EXPECT_EQ(b->data<float>()[3], 4.0f);
+}
+
 TEST_F(BundleHostileTest, UnknownDtype) {
   auto e = GoodEntry();
   e.set_dtype(static_cast<tensorflow::DataType>(99));

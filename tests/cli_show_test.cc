@@ -91,6 +91,20 @@ TEST(CliShowTest, CheckpointDirectoryResolvesLatestAndReportsMissingData) {
   }
 }
 
+TEST(CliShowTest, EveryCheckpointDirectoryFixture) {
+  SS_REQUIRE_FIXTURE(root, "keras_seed_mlp");
+  for (const auto& [rel, latest] :
+       {std::pair{"training_1", "cp.ckpt"}, std::pair{"checkpoints", "my_checkpoint"},
+        std::pair{"training_2", "cp-0050.ckpt"}}) {
+    SCOPED_TRACE(rel);
+    const std::string dir = root + "/" + rel;
+    json j = ShowJson(dir);
+    EXPECT_EQ(j["format"], "checkpoint");
+    EXPECT_EQ(j["checkpoint"]["prefix"], dir + "/" + latest);
+    EXPECT_FALSE(j["variables"].empty());
+  }
+}
+
 TEST(CliShowTest, CheckpointPrefixListsEveryKeyButTheHeader) {
   SS_REQUIRE_FIXTURE(prefix, "keras_seed_mlp/training_2/cp-0000.ckpt");
   json j = ShowJson(prefix);

@@ -1,0 +1,35 @@
+// Building the serving_default Plan of a Keras model straight from its model_config
+// (no TF graph exists for an .h5 file), with the weights from the file. Each layer
+// becomes a few kernel steps (Dense → MatMul, BiasAdd, activation). Slots are named
+// by the keys a Keras ModelCheckpoint of the same model writes
+// ("layer_with_weights-N/kernel/.ATTRIBUTES/VARIABLE_VALUE"), so a training run's
+// checkpoints can replace the .h5 weights.
+//
+// A layer, activation or configuration value the engine does not support is an
+// error naming it and the layer. Stateless function.
+#ifndef SWAPSERVE_MODEL_GRAPH_KERAS_PLAN_H_
+#define SWAPSERVE_MODEL_GRAPH_KERAS_PLAN_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/formats/keras_config.h"
+#include "model/formats/keras_h5.h"
+#include "model/graph/plan.h"
+#include "model/weights.h"
+
+namespace swapserve {
+
+struct KerasPlan {
+  std::unique_ptr<Plan> plan;
+  std::vector<SlotSpec> slots;
+  std::shared_ptr<const WeightSet> weights;  // from the .h5 file
+};
+
+absl::StatusOr<KerasPlan> BuildKerasPlan(const KerasModelConfig& config,
+                                         const KerasH5File& file);
+
+}  // namespace swapserve
+
+#endif  // SWAPSERVE_MODEL_GRAPH_KERAS_PLAN_H_

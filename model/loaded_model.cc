@@ -1,0 +1,144 @@
+#include "model/loaded_model.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "model/formats/bundle_format.h"
+#include "model/formats/checkpoint_state.h"
+#include "model/formats/model_path.h"
+#include "model/formats/saved_model.h"
+#include "model/formats/keras_config.h"
+#include "model/formats/keras_h5.h"
+#include "model/graph/flat_graph.h"
+#include "model/graph/keras_plan.h"
+#include "model/graph/plan_builder.h"
+#include "model/graph/restore_map.h"
+#include "model/util/file.h"
+#include "model/util/status_macros.h"
+
+namespace swapserve {
+namespace {
+
+constexpr char kInitOpSignature[] = "__saved_model_init_op";
+
+// Builds every signature's plan, assigning slots to the variables they read.
+absl::Status BuildPlans(const SavedModelInfo& info, LoadedModel* model) {
+  const tensorflow::MetaGraphDef& mg = info.meta_graph;
+  ASSIGN_OR_RETURN(std::unique_ptr<FlatGraph> graph, FlatGraph::Create(mg.graph_def()));
+  std::map<std::string, SlotSpec> restored;
+  if (!mg.saver_def().restore_op_name().empty()) {
+    ASSIGN_OR_RETURN(restored, ReadRestoreMap(*graph, mg.saver_def()));
+  }
+  std::map<std::string, int> slot_of;
+  SlotResolver resolver = [&](const tensorflow::NodeDef& var) -> absl::StatusOr<int> {
+    const std::string name = VariableName(var);
+    if (auto it = slot_of.find(name); it != slot_of.end()) return it->second;
+    auto spec = restored.find(name);
+    if (spec == restored.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "variable '", name, "' is not restored by the model's restore path"));
+    }
+    model->slots.push_back(spec->second);
+    return slot_of[name] = static_cast<int>(model->slots.size()) - 1;
+  };
+  for (const auto& [name, sig] : mg.signature_def()) {
+    if (name == kInitOpSignature) continue;
+    absl::StatusOr<std::unique_ptr<Plan>> plan = BuildPlan(*graph, name, sig, resolver);
+    if (plan.ok()) {
+      model->plans[name] = *std::move(plan);
+    } else {
+      model->unavailable[name] = plan.status();
+    }
+  }
+  if (auto it = model->unavailable.find("serving_default"); it != model->unavailable.end()) {
+    return it->second;
+  }
+  if (model->plans.empty()) {
+    std::vector<std::string> reasons;
+    for (const auto& [name, s] : model->unavailable) reasons.push_back(std::string(s.message()));
+    return absl::UnimplementedError(absl::StrCat(
+        info.dir, ": no signature can run: ", absl::StrJoin(reasons, "; ")));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LoadModelWeights(const SavedModelInfo& info, const LoadOptions& options,
+                              LoadedModel* model) {
+  std::string prefix;
+  if (!options.checkpoint.empty()) {
+    ASSIGN_OR_RETURN(prefix, ResolveCheckpointArgument(options.checkpoint));
+  } else if (info.has_variables) {
+    prefix = info.variables_prefix;
+  } else if (model->slots.empty()) {
+    model->weights = std::make_shared<const WeightSet>(std::vector<Tensor>{}, info.dir);
+    return absl::OkStatus();
+  } else {
+    return absl::FailedPreconditionError(absl::StrCat(
+        info.dir, " has no variables/ data for its ", model->slots.size(),
+        " variables; pass a checkpoint"));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> reader, BundleReader::Open(prefix));
+  ASSIGN_OR_RETURN(model->weights, LoadWeights(model->slots, *reader));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResolveCheckpointArgument(const std::string& checkpoint) {
+  if (IsDirectory(checkpoint)) return LatestCheckpoint(checkpoint);
+  if (PathExists(BundleIndexFilename(checkpoint))) return checkpoint;
+  return absl::NotFoundError(absl::StrCat(
+      "checkpoint ", checkpoint, " is neither a prefix with a .index nor a directory"));
+}
+
+absl::StatusOr<const Plan*> LoadedModel::FindPlan(const std::string& signature) const {
+  const std::string name = signature.empty() ? "serving_default" : signature;
+  if (auto it = plans.find(name); it != plans.end()) return it->second.get();
+  if (auto it = unavailable.find(name); it != unavailable.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("signature '", name, "' is unavailable: ", it->second.message()));
+  }
+  std::vector<std::string> names;
+  for (const auto& [n, p] : plans) names.push_back(n);
+  return absl::NotFoundError(absl::StrCat("no signature '", name, "' (available: ",
+                                          absl::StrJoin(names, ", "), ")"));
+}
+
+absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasH5(const std::string& path,
+                                                         const LoadOptions& options) {
+  ASSIGN_OR_RETURN(KerasH5File file, ReadKerasH5(path));
+  if (!file.model_config) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " holds weights only (save_weights); it has no model_config to run"));
+  }
+  ASSIGN_OR_RETURN(KerasModelConfig config, ParseKerasModelConfig(*file.model_config));
+  ASSIGN_OR_RETURN(KerasPlan keras, BuildKerasPlan(config, file));
+  auto model = std::make_unique<LoadedModel>();
+  model->path = path;
+  model->slots = std::move(keras.slots);
+  model->weights = std::move(keras.weights);
+  model->plans["serving_default"] = std::move(keras.plan);
+  if (!options.checkpoint.empty()) {
+    ASSIGN_OR_RETURN(std::string prefix, ResolveCheckpointArgument(options.checkpoint));
+    ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> reader, BundleReader::Open(prefix));
+    ASSIGN_OR_RETURN(model->weights, LoadWeights(model->slots, *reader));
+  }
+  return model;
+}
+
+absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& path,
+                                                       const LoadOptions& options) {
+  ASSIGN_OR_RETURN(ResolvedModelPath resolved, ResolveModelPath(path));
+  if (resolved.format == ModelFormat::kKerasH5) return LoadKerasH5(resolved.path, options);
+  if (resolved.format != ModelFormat::kSavedModel) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, " is a checkpoint, not a model; pass the model and --checkpoint"));
+  }
+  ASSIGN_OR_RETURN(SavedModelInfo info, ReadSavedModel(resolved.path));
+  auto model = std::make_unique<LoadedModel>();
+  model->path = resolved.path;
+  RETURN_IF_ERROR(BuildPlans(info, model.get()));
+  RETURN_IF_ERROR(LoadModelWeights(info, options, model.get()));
+  return model;
+}
+
+}  // namespace swapserve

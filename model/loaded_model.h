@@ -1,0 +1,49 @@
+// LoadedModel: a model path turned into runnable Plans (one per signature), the slot
+// table its variables map to, and the WeightSet loaded for them — what `swapserve-cli
+// run` executes and what the daemon will wrap in a Servable.
+//
+// A signature the engine cannot run is recorded as unavailable with the reason; the
+// model loads if `serving_default` (or, without one, any signature) runs.
+//
+// Thread safety: immutable after LoadModel; Plans may run concurrently.
+#ifndef SWAPSERVE_MODEL_LOADED_MODEL_H_
+#define SWAPSERVE_MODEL_LOADED_MODEL_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/graph/plan.h"
+#include "model/weights.h"
+
+namespace swapserve {
+
+struct LoadOptions {
+  // A checkpoint prefix, or a directory with a `checkpoint` file (its latest), whose
+  // weights replace the model's own. Empty: the model's own variables.
+  std::string checkpoint;
+};
+
+struct LoadedModel {
+  std::string path;
+  std::vector<SlotSpec> slots;
+  std::map<std::string, std::unique_ptr<Plan>> plans;
+  std::map<std::string, absl::Status> unavailable;
+  std::shared_ptr<const WeightSet> weights;
+
+  // The plan for `signature` (empty: serving_default), or NOT_FOUND /
+  // the reason it is unavailable.
+  absl::StatusOr<const Plan*> FindPlan(const std::string& signature) const;
+};
+
+absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& path,
+                                                       const LoadOptions& options);
+
+// Resolves a --checkpoint argument (prefix, or directory with a pointer file).
+absl::StatusOr<std::string> ResolveCheckpointArgument(const std::string& checkpoint);
+
+}  // namespace swapserve
+
+#endif  // SWAPSERVE_MODEL_LOADED_MODEL_H_

@@ -1,0 +1,123 @@
+#include "model/tensor_proto.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "model/util/status_macros.h"
+
+namespace swapserve {
+namespace {
+
+// Number of typed values the proto carries for its dtype.
+int TypedValueCount(const tensorflow::TensorProto& p) {
+  switch (p.dtype()) {
+    case tensorflow::DT_FLOAT: return p.float_val_size();
+    case tensorflow::DT_DOUBLE: return p.double_val_size();
+    case tensorflow::DT_HALF:
+    case tensorflow::DT_BFLOAT16: return p.half_val_size();
+    case tensorflow::DT_INT8:
+    case tensorflow::DT_INT16:
+    case tensorflow::DT_INT32:
+    case tensorflow::DT_UINT8:
+    case tensorflow::DT_UINT16: return p.int_val_size();
+    case tensorflow::DT_INT64: return p.int64_val_size();
+    case tensorflow::DT_UINT32: return p.uint32_val_size();
+    case tensorflow::DT_UINT64: return p.uint64_val_size();
+    case tensorflow::DT_BOOL: return p.bool_val_size();
+    case tensorflow::DT_STRING: return p.string_val_size();
+    default: return 0;
+  }
+}
+
+template <typename T, typename Field>
+void FillFrom(const Field& values, Tensor* t) {
+  T* out = t->data<T>();
+  const int64_t n = t->num_elements();
+  const int64_t have = values.size();
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = have == 0 ? T() : static_cast<T>(values[i < have ? i : have - 1]);
+  }
+}
+
+void FillTyped(const tensorflow::TensorProto& p, Tensor* t) {
+  switch (p.dtype()) {
+    case tensorflow::DT_FLOAT: return FillFrom<float>(p.float_val(), t);
+    case tensorflow::DT_DOUBLE: return FillFrom<double>(p.double_val(), t);
+    case tensorflow::DT_HALF:
+    case tensorflow::DT_BFLOAT16: return FillFrom<uint16_t>(p.half_val(), t);
+    case tensorflow::DT_INT8: return FillFrom<int8_t>(p.int_val(), t);
+    case tensorflow::DT_INT16: return FillFrom<int16_t>(p.int_val(), t);
+    case tensorflow::DT_INT32: return FillFrom<int32_t>(p.int_val(), t);
+    case tensorflow::DT_UINT8: return FillFrom<uint8_t>(p.int_val(), t);
+    case tensorflow::DT_UINT16: return FillFrom<uint16_t>(p.int_val(), t);
+    case tensorflow::DT_INT64: return FillFrom<int64_t>(p.int64_val(), t);
+    case tensorflow::DT_UINT32: return FillFrom<uint32_t>(p.uint32_val(), t);
+    case tensorflow::DT_UINT64: return FillFrom<uint64_t>(p.uint64_val(), t);
+    case tensorflow::DT_BOOL: return FillFrom<uint8_t>(p.bool_val(), t);
+    case tensorflow::DT_STRING: {
+      const int64_t n = t->num_elements(), have = p.string_val_size();
+      for (int64_t i = 0; i < n; ++i) {
+        t->strings()[i] = have == 0 ? "" : p.string_val(i < have ? i : have - 1);
+      }
+      return;
+    }
+    default: return;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& proto) {
+  const DataType dtype = proto.dtype();
+  if (!IsSupportedDataType(dtype)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported tensor dtype ", DataTypeName(dtype)));
+  }
+  absl::StatusOr<TensorShape> shape = TensorShape::FromProto(proto.tensor_shape());
+  if (!shape.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid tensor shape: ", shape.status().message()));
+  }
+  const int typed = TypedValueCount(proto);
+  const bool has_content = !proto.tensor_content().empty();
+  if (has_content && typed > 0) {
+    return absl::InvalidArgumentError(
+        "tensor has both tensor_content and typed values");
+  }
+  if (has_content && dtype == tensorflow::DT_STRING) {
+    return absl::InvalidArgumentError("string tensors cannot use tensor_content");
+  }
+  if (typed > shape->num_elements()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor ", DataTypeName(dtype), shape->DebugString(), " has ", typed,
+        " values for ", shape->num_elements(), " elements"));
+  }
+  if (has_content) {
+    const uint64_t want = static_cast<uint64_t>(shape->num_elements()) * DataTypeSize(dtype);
+    if (proto.tensor_content().size() != want) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor_content is ", proto.tensor_content().size(), " bytes but ",
+          DataTypeName(dtype), shape->DebugString(), " needs ", want));
+    }
+  }
+  ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(dtype, *std::move(shape)));
+  if (has_content) {
+    std::memcpy(t.raw_data(), proto.tensor_content().data(), t.num_bytes());
+  } else {
+    FillTyped(proto, &t);
+  }
+  return t;
+}
+
+void TensorToProto(const Tensor& tensor, tensorflow::TensorProto* proto) {
+  proto->Clear();
+  proto->set_dtype(tensor.dtype());
+  tensor.shape().ToProto(proto->mutable_tensor_shape());
+  if (tensor.dtype() == tensorflow::DT_STRING) {
+    for (const std::string& s : tensor.strings()) proto->add_string_val(s);
+  } else if (tensor.num_bytes() > 0) {
+    proto->set_tensor_content(tensor.raw_data(), tensor.num_bytes());
+  }
+}
+
+}  // namespace swapserve

@@ -1,0 +1,55 @@
+// WeightSet: the values of a model's variables, one tensor per slot, immutable once
+// built. A Plan refers to variables only by slot index, so a new WeightSet (from a
+// newer checkpoint) can replace the old one without touching the Plan.
+//
+// Thread safety: immutable after construction; share via shared_ptr<const>.
+#ifndef SWAPSERVE_MODEL_WEIGHTS_H_
+#define SWAPSERVE_MODEL_WEIGHTS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/formats/bundle_reader.h"
+#include "model/tensor.h"
+
+namespace swapserve {
+
+// What a slot must hold: the variable's name in the graph, the checkpoint key the
+// model's restore path reads it from, and its dtype and shape (-1: any size).
+struct SlotSpec {
+  std::string variable;
+  std::string checkpoint_key;
+  DataType dtype = tensorflow::DT_INVALID;
+  std::vector<int64_t> shape;
+  bool shape_known = false;
+};
+
+class WeightSet {
+ public:
+  WeightSet(std::vector<Tensor> tensors, std::string source)
+      : tensors_(std::move(tensors)), source_(std::move(source)) {}
+
+  int size() const { return static_cast<int>(tensors_.size()); }
+  const Tensor& slot(int i) const { return tensors_[i]; }
+  // Where the values came from (checkpoint prefix, .h5 path).
+  const std::string& source() const { return source_; }
+
+ private:
+  std::vector<Tensor> tensors_;
+  std::string source_;
+};
+
+// True when `shape` fits the spec (same rank; -1 matches any size).
+bool ShapeMatches(const SlotSpec& spec, const TensorShape& shape);
+
+// Reads every slot from the bundle, checking presence, dtype, shape and CRC. Keys
+// the slots do not name are ignored. Errors name the key, the variable and the
+// expected vs actual dtype/shape.
+absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
+    const std::vector<SlotSpec>& slots, const BundleReader& bundle);
+
+}  // namespace swapserve
+
+#endif  // SWAPSERVE_MODEL_WEIGHTS_H_
