@@ -267,13 +267,16 @@ TEST(Conv2DTest, InputErrors) {
   const NodeBuilder conv = Conv("Conv2D", "VALID");
   // Input depth 2, filter in-depth 3.
   ExpectError(conv, {Iota({1, 3, 3, 2}), Iota({2, 2, 3, 1})}, kInvalid);
-  ExpectError(conv, {Iota({3, 3, 1}), Iota({2, 2, 1, 1})},
-              kInvalid);  // input rank 3
-  ExpectError(conv, {Iota({1, 3, 3, 1}), Iota({2, 2, 1})},
-              kInvalid);  // filter rank 3
-  ExpectError(conv, {Iota({1, 1, 1, 1}), Iota({3, 3, 1, 1})},
-              kInvalid);                              // 1 - 3 + 1 < 0
-  ExpectError(conv, {Iota({1, 3, 3, 1})}, kInvalid);  // one input
+  // Input depth 4, filter in-depth 2: a grouped convolution, not supported.
+  ExpectError(conv, {Iota({1, 3, 3, 4}), Iota({2, 2, 2, 1})},
+              absl::StatusCode::kUnimplemented);
+  // Input rank 3, filter rank 3.
+  ExpectError(conv, {Iota({3, 3, 1}), Iota({2, 2, 1, 1})}, kInvalid);
+  ExpectError(conv, {Iota({1, 3, 3, 1}), Iota({2, 2, 1})}, kInvalid);
+  // VALID output size (1 - 3 + 1) / 1 < 0.
+  ExpectError(conv, {Iota({1, 1, 1, 1}), Iota({3, 3, 1, 1})}, kInvalid);
+  // One input; an int32 input.
+  ExpectError(conv, {Iota({1, 3, 3, 1})}, kInvalid);
   ExpectError(conv, {Ints32({1, 1, 1, 1}, {1}), Iota({1, 1, 1, 1})}, kInvalid);
 }
 

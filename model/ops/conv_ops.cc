@@ -39,6 +39,12 @@ absl::StatusOr<ConvShape> CheckConvInputs(const NodeLabel& label,
   RETURN_IF_ERROR(label.CheckFloat(filter, "filter", 4, 4));
   const TensorShape& in = input.shape();
   const TensorShape& f = filter.shape();
+  if (!depthwise && f.dim(2) > 0 && in.dim(3) != f.dim(2) &&
+      in.dim(3) % f.dim(2) == 0) {
+    return label.Unsupported(absl::StrCat("grouped convolution (input depth ",
+                                          in.dim(3), ", filter in-depth ",
+                                          f.dim(2), ") is not supported"));
+  }
   if (f.dim(2) != in.dim(3)) {
     return label.Invalid(absl::StrCat(
         "input depth ", in.dim(3), " does not match filter in-depth ", f.dim(2),
