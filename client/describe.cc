@@ -8,6 +8,7 @@
 #include "model/formats/keras_h5.h"
 #include "model/formats/model_path.h"
 #include "model/formats/saved_model.h"
+#include "model/loaded_model.h"
 #include "model/util/status_macros.h"
 
 namespace swapserve::cli {
@@ -122,6 +123,18 @@ std::string ShapeText(const json& shape) {
   return s + "]";
 }
 
+// Marks each signature the engine cannot run with the reason (from AnalyzeModel).
+void AddAvailability(const std::string& path, json* out) {
+  absl::StatusOr<std::unique_ptr<LoadedModel>> model = AnalyzeModel(path);
+  for (auto& [name, sig] : (*out)["signatures"].items()) {
+    if (!model.ok()) {
+      sig["unavailable"] = std::string(model.status().message());
+    } else if (auto it = (*model)->unavailable.find(name); it != (*model)->unavailable.end()) {
+      sig["unavailable"] = std::string(it->second.message());
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<json> DescribeModel(const std::string& path) {
@@ -142,6 +155,7 @@ absl::StatusOr<json> DescribeModel(const std::string& path) {
       RETURN_IF_ERROR(DescribeKerasH5(resolved, &out));
       break;
   }
+  if (resolved.format != ModelFormat::kCheckpoint) AddAvailability(resolved.path, &out);
   return out;
 }
 
@@ -152,6 +166,9 @@ std::string RenderDescription(const json& d) {
   if (d.contains("version")) os << "version: " << d["version"] << "\n";
   for (const auto& [name, sig] : d["signatures"].items()) {
     os << "\nsignature '" << name << "' (" << sig["method"].get<std::string>() << ")\n";
+    if (sig.contains("unavailable")) {
+      os << "  UNAVAILABLE: " << sig["unavailable"].get<std::string>() << "\n";
+    }
     for (const char* side : {"inputs", "outputs"}) {
       os << "  " << side << ":\n";
       for (const auto& [alias, t] : sig[side].items()) {

@@ -66,10 +66,10 @@ int Run(const std::vector<std::string>& words) {
   if (!result.ok()) return Fail(result.status().ToString());
   if (auto out = args->Get("output")) {
     std::ofstream f(*out);
-    f << result->dump(2) << "\n";
+    f << result->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!f) return Fail("cannot write " + *out);
   } else {
-    std::cout << result->dump(2) << "\n";
+    std::cout << result->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
   return 0;
 }

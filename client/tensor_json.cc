@@ -1,5 +1,6 @@
 #include "client/tensor_json.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "model/util/status_macros.h"
 
@@ -22,6 +23,25 @@ absl::Status Fill(const json& values, Tensor* t, const std::string& what) {
     }
   }
   return absl::OkStatus();
+}
+
+// Structural UTF-8 check (lead byte + continuation bytes). Output is dumped with
+// replacement of anything stricter checks reject, so this only picks the encoding.
+bool IsUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int extra = -1;
+    if (c < 0x80) extra = 0;
+    else if ((c & 0xe0) == 0xc0) extra = 1;
+    else if ((c & 0xf0) == 0xe0) extra = 2;
+    else if ((c & 0xf8) == 0xf0) extra = 3;
+    if (extra < 0 || s.size() - i <= static_cast<size_t>(extra)) return false;
+    for (int k = 1; k <= extra; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
 }
 
 template <typename T>
@@ -62,8 +82,18 @@ absl::StatusOr<Tensor> TensorFromJson(const json& j, const std::string& what) {
     case tensorflow::DT_BOOL: RETURN_IF_ERROR(Fill<uint8_t>(values, &t, what)); break;
     case tensorflow::DT_STRING:
       for (size_t i = 0; i < values.size(); ++i) {
-        if (!values[i].is_string()) return absl::InvalidArgumentError(what + ": values must be strings");
-        t.strings()[i] = values[i].get<std::string>();
+        const json& v = values[i];
+        if (v.is_string()) {
+          t.strings()[i] = v.get<std::string>();
+        } else if (v.is_object() && v.contains("b64") && v["b64"].is_string()) {
+          // Binary strings (serialized tf.Examples) as TF Serving's REST API
+          // writes them: {"b64": "..."}.
+          if (!absl::Base64Unescape(v["b64"].get<std::string>(), &t.strings()[i])) {
+            return absl::InvalidArgumentError(absl::StrCat(what, ": value ", i, " is not base64"));
+          }
+        } else {
+          return absl::InvalidArgumentError(what + ": values must be strings or {\"b64\": ...}");
+        }
       }
       break;
     default:
@@ -86,7 +116,18 @@ json TensorToJson(const Tensor& t) {
       for (int64_t i = 0; i < t.num_elements(); ++i) values.push_back(t.data<uint8_t>()[i] != 0);
       break;
     }
-    case tensorflow::DT_STRING: values = t.strings(); break;
+    case tensorflow::DT_STRING: {
+      values = json::array();
+      for (const std::string& v : t.strings()) {
+        // Valid UTF-8 prints as is; anything else as {"b64": ...}.
+        if (IsUtf8(v)) {
+          values.push_back(v);
+        } else {
+          values.push_back({{"b64", absl::Base64Escape(v)}});
+        }
+      }
+      break;
+    }
     default: values = nullptr; break;
   }
   return {{"dtype", DataTypeName(t.dtype())}, {"shape", t.shape().dims()}, {"values", values}};

@@ -1,6 +1,7 @@
 // The JSON tensor format of swapserve-cli (and of ../shared/fixtures/expected):
 // {"dtype": "DT_FLOAT", "shape": [2, 3], "values": [row-major numbers]} — strings
-// as JSON strings, bools as true/false. Stateless, thread-safe.
+// as JSON strings or, for binary data, {"b64": "..."} (TF Serving's REST
+// convention), bools as true/false. Stateless, thread-safe.
 #ifndef SWAPSERVE_CLIENT_TENSOR_JSON_H_
 #define SWAPSERVE_CLIENT_TENSOR_JSON_H_
 

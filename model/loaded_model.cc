@@ -103,8 +103,10 @@ absl::StatusOr<const Plan*> LoadedModel::FindPlan(const std::string& signature) 
                                           absl::StrJoin(names, ", "), ")"));
 }
 
+namespace {
+
 absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasH5(const std::string& path,
-                                                         const LoadOptions& options) {
+                                                         const LoadOptions* options) {
   ASSIGN_OR_RETURN(KerasH5File file, ReadKerasH5(path));
   if (!file.model_config) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -117,16 +119,17 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasH5(const std::string& path
   model->slots = std::move(keras.slots);
   model->weights = std::move(keras.weights);
   model->plans["serving_default"] = std::move(keras.plan);
-  if (!options.checkpoint.empty()) {
-    ASSIGN_OR_RETURN(std::string prefix, ResolveCheckpointArgument(options.checkpoint));
+  if (options != nullptr && !options->checkpoint.empty()) {
+    ASSIGN_OR_RETURN(std::string prefix, ResolveCheckpointArgument(options->checkpoint));
     ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> reader, BundleReader::Open(prefix));
     ASSIGN_OR_RETURN(model->weights, LoadWeights(model->slots, *reader));
   }
   return model;
 }
 
-absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& path,
-                                                       const LoadOptions& options) {
+// Builds the plans; reads weights too unless `options` is null.
+absl::StatusOr<std::unique_ptr<LoadedModel>> Load(const std::string& path,
+                                                  const LoadOptions* options) {
   ASSIGN_OR_RETURN(ResolvedModelPath resolved, ResolveModelPath(path));
   if (resolved.format == ModelFormat::kKerasH5) return LoadKerasH5(resolved.path, options);
   if (resolved.format != ModelFormat::kSavedModel) {
@@ -136,9 +139,22 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& path,
   ASSIGN_OR_RETURN(SavedModelInfo info, ReadSavedModel(resolved.path));
   auto model = std::make_unique<LoadedModel>();
   model->path = resolved.path;
-  RETURN_IF_ERROR(BuildPlans(info, model.get()));
-  RETURN_IF_ERROR(LoadModelWeights(info, options, model.get()));
+  absl::Status built = BuildPlans(info, model.get());
+  if (options == nullptr) return model;  // analysis: report what runs and why not
+  RETURN_IF_ERROR(built);
+  RETURN_IF_ERROR(LoadModelWeights(info, *options, model.get()));
   return model;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& path,
+                                                       const LoadOptions& options) {
+  return Load(path, &options);
+}
+
+absl::StatusOr<std::unique_ptr<LoadedModel>> AnalyzeModel(const std::string& path) {
+  return Load(path, nullptr);
 }
 
 }  // namespace swapserve

@@ -41,6 +41,10 @@ struct LoadedModel {
 absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& path,
                                                        const LoadOptions& options);
 
+// The same without reading any weights (`weights` stays null): which signatures
+// can run, and why the others cannot. Used by `show`.
+absl::StatusOr<std::unique_ptr<LoadedModel>> AnalyzeModel(const std::string& path);
+
 // Resolves a --checkpoint argument (prefix, or directory with a pointer file).
 absl::StatusOr<std::string> ResolveCheckpointArgument(const std::string& checkpoint);
 

@@ -59,7 +59,7 @@ TEST(ArrayOpsTest, AllOpsRegistered) {
        {"Identity", "StopGradient", "Snapshot", "IdentityN", "Reshape", "Squeeze",
         "ExpandDims", "Shape", "Size", "Rank", "Pack", "Unpack", "ConcatV2", "Transpose",
         "Fill", "ZerosLike", "OnesLike", "Range", "StridedSlice", "Slice", "Cast", "Pad",
-        "PadV2", "GatherV2", "Gather", "Select", "SelectV2", "Tile"}) {
+        "PadV2", "MirrorPad", "GatherV2", "Gather", "Select", "SelectV2", "Tile", "Where"}) {
     EXPECT_NE(KernelRegistry::Global().Find(op), nullptr) << op;
   }
 }
@@ -219,6 +219,19 @@ TEST(ArrayOpsTest, Transpose3D) {
                 "entries");
 }
 
+TEST(ArrayOpsTest, TransposeOtherElementSizes) {
+  // [[1,2,3],[4,5,6]] transposed is [[1,4],[2,5],[3,6]] whatever the element size.
+  ExpectValues<int64_t>(RunOk(NodeBuilder("Transpose").Build(),
+                              {Ints64({2, 3}, {1, 2, 3, 4, 5, 6}), Ints32({2}, {1, 0})}),
+                        DT_INT64, {3, 2}, {1, 4, 2, 5, 3, 6});
+  const Tensor i8 = MakeTensor<int8_t>(tensorflow::DT_INT8, {2, 3}, {1, 2, 3, 4, 5, 6});
+  ExpectValues<int8_t>(RunOk(NodeBuilder("Transpose").Build(), {i8, Ints32({2}, {1, 0})}),
+                       tensorflow::DT_INT8, {3, 2}, {1, 4, 2, 5, 3, 6});
+  const Tensor u16 = MakeTensor<uint16_t>(tensorflow::DT_UINT16, {2, 3}, {1, 2, 3, 4, 5, 6});
+  ExpectValues<uint16_t>(RunOk(NodeBuilder("Transpose").Build(), {u16, Ints32({2}, {1, 0})}),
+                         tensorflow::DT_UINT16, {3, 2}, {1, 4, 2, 5, 3, 6});
+}
+
 TEST(ArrayOpsTest, FillZerosOnes) {
   ExpectValues<int32_t>(RunOk(NodeBuilder("Fill").Build(), {Ints32({2}, {2, 2}),
                                                            Ints32({}, {7})}),
@@ -300,6 +313,15 @@ TEST(ArrayOpsTest, Cast) {
   ExpectValues<int32_t>(RunOk(cast(DT_FLOAT, DT_INT32),
                               {Floats({3}, {3e9f, -3e9f, std::numeric_limits<float>::quiet_NaN()})}),
                         DT_INT32, {3}, {INT32_MAX, INT32_MIN, 0});
+  // bfloat16 keeps the top 16 bits of the float: 1.0f = 0x3F800000 -> 0x3F80.
+  ExpectValues<uint16_t>(RunOk(cast(DT_FLOAT, tensorflow::DT_BFLOAT16), {Floats({1}, {1.0f})}),
+                         tensorflow::DT_BFLOAT16, {1}, {0x3F80});
+  // Half 0x3E00 (1.5) back to int64 truncates to 1; int32 -> bool is x != 0.
+  ExpectValues<int64_t>(RunOk(cast(tensorflow::DT_HALF, DT_INT64),
+                              {MakeTensor<uint16_t>(tensorflow::DT_HALF, {1}, {0x3E00})}),
+                        DT_INT64, {1}, {1});
+  ExpectValues<uint8_t>(RunOk(cast(DT_INT32, DT_BOOL), {Ints32({3}, {0, -7, 2})}), DT_BOOL,
+                        {3}, {0, 1, 1});
   // Same type: the input itself.
   const Tensor x = M23();
   EXPECT_EQ(RunOk(cast(DT_FLOAT, DT_FLOAT), {x}).raw_data(), x.raw_data());
@@ -386,6 +408,58 @@ TEST(ArrayOpsTest, Tile) {
   ExpectFloats(RunOk(NodeBuilder("Tile").Build(), {x, Ints32({2}, {0, 2})}), {0, 4}, {});
   ExpectInvalid(RunStatus(NodeBuilder("Tile").Build(), {x, Ints32({2}, {1, -1})}),
                 "multiples[1]");
+}
+
+TEST(ArrayOpsTest, MirrorPad) {
+  const Tensor x = Floats({3}, {1, 2, 3});
+  const auto ints = Ints32({1, 2}, {2, 1});
+  // REFLECT excludes the edge: 3 2 | 1 2 3 | 2.
+  ExpectFloats(RunOk(NodeBuilder("MirrorPad").Str("mode", "REFLECT").Build(), {x, ints}), {6},
+               {3, 2, 1, 2, 3, 2});
+  // SYMMETRIC repeats it: 2 1 | 1 2 3 | 3.
+  ExpectFloats(RunOk(NodeBuilder("MirrorPad").Str("mode", "SYMMETRIC").Build(), {x, ints}),
+               {6}, {2, 1, 1, 2, 3, 3});
+  // 2-D SYMMETRIC, one row before and one column after: [[1,2,2],[1,2,2],[3,4,4]].
+  ExpectFloats(RunOk(NodeBuilder("MirrorPad").Str("mode", "SYMMETRIC").Build(),
+                     {Floats({2, 2}, {1, 2, 3, 4}), Ints64({2, 2}, {1, 0, 0, 1})}),
+               {3, 3}, {1, 2, 2, 1, 2, 2, 3, 4, 4});
+  // REFLECT allows at most dim - 1 = 2.
+  ExpectInvalid(RunStatus(NodeBuilder("MirrorPad").Str("mode", "REFLECT").Build(),
+                          {x, Ints32({1, 2}, {3, 0})}),
+                "at most 2");
+  EXPECT_EQ(RunStatus(NodeBuilder("MirrorPad").Str("mode", "EDGE").Build(), {x, ints}).code(),
+            absl::StatusCode::kUnimplemented);
+}
+
+TEST(ArrayOpsTest, Where) {
+  // Non-zero at (0,1), (1,0), (1,2); -0.0 counts as zero, NaN as non-zero.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  ExpectValues<int64_t>(RunOk(NodeBuilder("Where").Build(),
+                              {Floats({2, 3}, {0, 5, -0.0f, -1, 0, nan})}),
+                        DT_INT64, {3, 2}, {0, 1, 1, 0, 1, 2});
+  ExpectValues<int64_t>(RunOk(NodeBuilder("Where").Build(), {Bools({4}, {0, 1, 1, 0})}),
+                        DT_INT64, {2, 1}, {1, 2});
+  ExpectValues<int64_t>(RunOk(NodeBuilder("Where").Build(), {Ints32({2}, {0, 0})}), DT_INT64,
+                        {0, 1}, {});
+  ExpectInvalid(RunStatus(NodeBuilder("Where").Build(), {Strings({1}, {"a"})}), "unsupported");
+}
+
+TEST(ArrayOpsTest, ShapeOpsOnStrings) {
+  const Tensor s = Strings({1, 2}, {"u", "v"});
+  Tensor sq = RunOk(NodeBuilder("Squeeze").Build(), {s});
+  ASSERT_EQ(sq.shape(), TensorShape({2}));
+  EXPECT_EQ(sq.strings(), (std::vector<std::string>{"u", "v"}));
+  Tensor ex = RunOk(NodeBuilder("ExpandDims").Build(), {s, Ints32({}, {2})});
+  ASSERT_EQ(ex.shape(), TensorShape({1, 2, 1}));
+  EXPECT_EQ(ex.strings(), (std::vector<std::string>{"u", "v"}));
+  auto parts = RunKernel(NodeBuilder("Unpack").Int("num", 2).Int("axis", -1).Build(), {s}, 2);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  EXPECT_EQ((*parts)[1].strings(), std::vector<std::string>{"v"});
+  Tensor tr = RunOk(NodeBuilder("Transpose").Build(), {s, Ints32({2}, {1, 0})});
+  ASSERT_EQ(tr.shape(), TensorShape({2, 1}));
+  EXPECT_EQ(tr.strings(), (std::vector<std::string>{"u", "v"}));
+  Tensor fill = RunOk(NodeBuilder("Fill").Build(), {Ints32({1}, {2}), Strings({}, {"w"})});
+  EXPECT_EQ(fill.strings(), (std::vector<std::string>{"w", "w"}));
 }
 
 }  // namespace

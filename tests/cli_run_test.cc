@@ -2,7 +2,9 @@
 // the input file as it is, and the outputs match within its atol.
 #include <fstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "tensorflow/core/example/example.pb.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/test_support.h"
@@ -86,6 +88,21 @@ TEST(CliRunTest, WrongDtypeAndShapeAreClearErrors) {
   r = RunCommand(cli + tmp.Join("count.json"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(r.err, "2 values for shape [1,3]")) << r.err;
+}
+
+TEST(CliRunTest, ClassifySignatureTakesBase64Examples) {
+  SS_REQUIRE_FIXTURE(dir, "tf_serving/saved_model_half_plus_two_cpu/00000123");
+  tensorflow::Example example;
+  (*example.mutable_features()->mutable_feature())["x"].mutable_float_list()->add_value(2.0f);
+  const json input = {{"inputs", {{"inputs", {{"dtype", "DT_STRING"}, {"shape", {1}},
+      {"values", {{{"b64", absl::Base64Escape(example.SerializeAsString())}}}}}}}}};
+  swapserve::testing::TempDir tmp;
+  swapserve::testing::WriteFileOrDie(tmp.Join("in.json"), input.dump());
+  auto r = RunCommand(BuiltProgram("client/swapserve-cli") + " run '" + dir +
+                      "' --signature classify_x_to_y --input " + tmp.Join("in.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json out = json::parse(r.out);
+  EXPECT_EQ(out["outputs"]["scores"]["values"], json::array({3.0}));  // 0.5 * 2 + 2
 }
 
 }  // namespace

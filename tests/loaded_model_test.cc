@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tensorflow/core/example/example.pb.h"
 #include "tests/kernel_test_util.h"
 #include "tests/test_support.h"
 
@@ -163,6 +164,51 @@ TEST(LoadedModelTest, KerasH5BankChurn) {
             "layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE");
   EXPECT_EQ((*model)->slots[5].checkpoint_key,
             "layer_with_weights-2/bias/.ATTRIBUTES/VARIABLE_VALUE");
+}
+
+}  // namespace
+}  // namespace swapserve
+
+namespace swapserve {
+namespace {
+
+// Serialized tf.Examples with one float feature per entry of `values`.
+Tensor Examples(const std::string& key, const std::vector<float>& values) {
+  auto t = Tensor::Allocate(tensorflow::DT_STRING,
+                            TensorShape{static_cast<int64_t>(values.size())});
+  for (size_t i = 0; i < values.size(); ++i) {
+    tensorflow::Example e;
+    (*e.mutable_features()->mutable_feature())[key].mutable_float_list()->add_value(values[i]);
+    t->strings()[i] = e.SerializeAsString();
+  }
+  return *t;
+}
+
+TEST(LoadedModelTest, Tf1ClassifyAndRegressSignaturesParseExamples) {
+  SS_REQUIRE_FIXTURE(dir, "tf_serving/saved_model_half_plus_two_cpu/00000123");
+  auto model = LoadModel(dir, LoadOptions{});
+  ASSERT_TRUE(model.ok()) << model.status();
+  for (const char* name : {"classify_x_to_y", "regress_x_to_y"}) {
+    SCOPED_TRACE(name);
+    auto plan = (*model)->FindPlan(name);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    auto out = (*plan)->Run(*(*model)->weights, {Examples("x", {1, 2, 5})});
+    ASSERT_TRUE(out.ok()) << out.status();
+    // y = 0.5 x + 2, one score/output per example: [2.5, 3, 4.5]
+    const std::vector<float> got = swapserve::testing::Values<float>((*out)[0]);
+    EXPECT_EQ(got, (std::vector<float>{2.5f, 3.0f, 4.5f}));
+  }
+  // A missing feature without a default, and bytes that are not an Example.
+  auto plan = (*model)->FindPlan("regress_x_to_y2");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto missing = (*plan)->Run(*(*model)->weights, {Examples("other", {1})});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(absl::StrContains(missing.status().message(), "feature 'x'")) << missing.status();
+  auto garbage = Tensor::Allocate(tensorflow::DT_STRING, TensorShape{1});
+  garbage->strings()[0] = "\xff\xff not a proto";
+  auto bad = (*plan)->Run(*(*model)->weights, {*garbage});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "not a tf.Example")) << bad.status();
 }
 
 }  // namespace

@@ -67,6 +67,12 @@ int OutputIndex(const tensorflow::NodeDef& def, absl::string_view output_arg, in
   return i;
 }
 
+int KnownOutputCount(const tensorflow::NodeDef& def) {
+  int n = 0;
+  for (const auto& [name, count] : OutputArgs(def)) n += count;
+  return n;
+}
+
 struct FlatGraph::Scope {
   std::string prefix;  // "" at the top, "call/" inside a call
   Scope* parent = nullptr;

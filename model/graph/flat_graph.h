@@ -79,6 +79,10 @@ class FlatGraph {
 // runs; other ops have one output argument, so the index is i.
 int OutputIndex(const tensorflow::NodeDef& def, absl::string_view output_arg, int i);
 
+// The number of outputs of the multi-output ops OutputIndex knows (from their
+// attributes); 0 for other ops.
+int KnownOutputCount(const tensorflow::NodeDef& def);
+
 }  // namespace swapserve
 
 #endif  // SWAPSERVE_MODEL_GRAPH_FLAT_GRAPH_H_

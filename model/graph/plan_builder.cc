@@ -157,8 +157,7 @@ int Builder::NumOutputs(int node) const {
   const tensorflow::NodeDef& def = *g_.node(node).def;
   int n = 1;
   if (auto it = max_output_.find(node); it != max_output_.end()) n = it->second + 1;
-  if (def.op() == "FusedBatchNormV3") n = std::max(n, 6);
-  if (def.op() == "FusedBatchNorm" || def.op() == "FusedBatchNormV2") n = std::max(n, 5);
+  n = std::max(n, KnownOutputCount(def));
   if (def.op() == "IdentityN") n = std::max<int>(n, g_.node(node).inputs.size());
   if (def.op() == "Unpack") n = std::max<int>(n, NodeAttrs(def).GetIntOr("num", 1));
   if (def.op() == "Split" || def.op() == "SplitV") {

@@ -183,7 +183,8 @@ KernelOr MakeRange(const KernelContext& ctx) {
     const char* names[] = {"start", "limit", "delta"};
     for (int i = 0; i < 3; ++i) {
       RETURN_IF_ERROR(node.CheckDtype(in[i], dtype, names[i]));
-      if (in[i].shape().rank() != 0) {
+      // TF still takes the legacy one-element vector.
+      if (in[i].num_elements() != 1 || in[i].shape().rank() > 1) {
         return node.Invalid(absl::StrCat(names[i], " must be a scalar, got ",
                                          in[i].DebugString()));
       }

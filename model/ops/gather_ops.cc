@@ -1,6 +1,6 @@
 // Indexing kernels: GatherV2 (batch_dims 0), Gather (axis 0), Select (condition
-// of the same shape, a scalar, or a vector over dim 0) and SelectV2 (all three
-// inputs broadcast).
+// of the same shape, a scalar, or a vector over dim 0), SelectV2 (all three
+// inputs broadcast) and Where (coordinates of non-zero elements).
 //
 // Byte copies (array_util.h), so every fixed-size dtype and DT_STRING work. Every
 // index is checked against its dimension before anything is read.
@@ -179,6 +179,53 @@ KernelOr MakeSelect(const KernelContext& ctx) {
   });
 }
 
+// True if the element at byte `p` of a `size`-byte dtype is not zero. Floats are
+// zero when every bit but the sign is (so -0.0 is zero); integers and bool when
+// every bit is. Little-endian: the sign bit is in the last byte.
+bool NonZero(const char* p, size_t size, bool is_float) {
+  for (size_t b = 0; b < size; ++b) {
+    uint8_t byte = static_cast<uint8_t>(p[b]);
+    if (is_float && b == size - 1) byte &= 0x7F;
+    if (byte != 0) return true;
+  }
+  return false;
+}
+
+// Where(input): int64 [num_true, rank] coordinates of the non-zero elements,
+// in row-major order.
+absl::Status WhereCompute(const KernelNode& node, absl::Span<const Tensor> in,
+                          std::vector<Tensor>& out) {
+  RETURN_IF_ERROR(node.CheckArity(in, 1));
+  const Tensor& x = in[0];
+  const size_t size = DataTypeSize(x.dtype());
+  if (size == 0) return node.Invalid(absl::StrCat("unsupported input ", x.DebugString()));
+  const DataType dt = x.dtype();
+  const bool is_float = dt == tensorflow::DT_FLOAT || dt == tensorflow::DT_DOUBLE ||
+                        dt == tensorflow::DT_HALF || dt == tensorflow::DT_BFLOAT16;
+  std::vector<int64_t> hits;
+  for (int64_t i = 0; i < x.num_elements(); ++i) {
+    if (NonZero(x.raw_data() + i * size, size, is_float)) hits.push_back(i);
+  }
+  const int rank = x.shape().rank();
+  ASSIGN_OR_RETURN(Tensor t, node.Allocate(tensorflow::DT_INT64,
+                                           {static_cast<int64_t>(hits.size()), rank}));
+  const std::vector<int64_t> strides = array_internal::RowMajorStrides(x.shape().dims());
+  int64_t* coords = t.data<int64_t>();
+  for (int64_t i : hits) {
+    for (int d = 0; d < rank; ++d) *coords++ = (i / strides[d]) % x.shape().dim(d);
+  }
+  out[0] = std::move(t);
+  return absl::OkStatus();
+}
+
+KernelOr MakeWhere(const KernelContext& ctx) {
+  if (ctx.num_inputs != 1) return ctx.node.Invalid("expected 1 input");
+  return MakeKernel([node = KernelNode(ctx.node)](absl::Span<const Tensor> in,
+                                                   std::vector<Tensor>& out) {
+    return WhereCompute(node, in, out);
+  });
+}
+
 }  // namespace
 
 void RegisterGatherKernels(KernelRegistry& registry) {
@@ -186,6 +233,7 @@ void RegisterGatherKernels(KernelRegistry& registry) {
   registry.Register("Gather", MakeGatherV1);
   registry.Register("Select", MakeSelect<SelectCompute>);
   registry.Register("SelectV2", MakeSelect<SelectV2Compute>);
+  registry.Register("Where", MakeWhere);
 }
 
 }  // namespace swapserve

@@ -62,6 +62,7 @@ class KernelRegistry {
 void RegisterArrayKernels(KernelRegistry& registry);
 void RegisterMathKernels(KernelRegistry& registry);
 void RegisterNnKernels(KernelRegistry& registry);
+void RegisterParseExampleKernels(KernelRegistry& registry);
 
 // A Kernel from a lambda-like callable `fn(inputs, outputs) -> Status`, for
 // kernels that need no parsed attributes.

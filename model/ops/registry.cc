@@ -10,6 +10,7 @@ const KernelRegistry& KernelRegistry::Global() {
     RegisterArrayKernels(*r);
     RegisterMathKernels(*r);
     RegisterNnKernels(*r);
+    RegisterParseExampleKernels(*r);
     return r;
   }();
   return *registry;

@@ -1,9 +1,10 @@
 // Data-movement kernels that rearrange whole tensors: Pack, Unpack, ConcatV2
-// (and the old Concat), Transpose, Tile, Pad, PadV2.
+// (and the old Concat), Transpose, Tile, Pad, PadV2, MirrorPad.
 //
 // All of them are byte copies (array_util.h), so they serve every fixed-size dtype
 // and DT_STRING. Shapes and index values are validated at Compute time.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -268,6 +269,67 @@ KernelOr MakePad(const KernelContext& ctx) {
   });
 }
 
+// For each output index of one dimension, the input index it mirrors.
+std::vector<int64_t> MirrorIndices(int64_t dim, int64_t before, int64_t after,
+                                   int64_t offset) {
+  std::vector<int64_t> src(before + dim + after);
+  for (int64_t i = 0; i < static_cast<int64_t>(src.size()); ++i) {
+    int64_t j = i - before;
+    if (j < 0) j = -j - 1 + offset;             // REFLECT skips the edge itself
+    if (j >= dim) j = 2 * dim - 1 - j - offset;
+    src[i] = j;
+  }
+  return src;
+}
+
+// MirrorPad(input, paddings), mode REFLECT (offset 1) or SYMMETRIC (offset 0).
+absl::Status MirrorPadCompute(const KernelNode& node, int64_t offset,
+                              absl::Span<const Tensor> in, std::vector<Tensor>& out) {
+  RETURN_IF_ERROR(node.CheckArity(in, 2));
+  RETURN_IF_ERROR(node.CheckData(in[0], "input"));
+  const std::vector<int64_t>& in_dims = in[0].shape().dims();
+  const int rank = in[0].shape().rank();
+  ASSIGN_OR_RETURN(std::vector<int64_t> pads, ReadPaddings(node, in[1], rank));
+  std::vector<int64_t> dims(rank);
+  std::vector<std::vector<int64_t>> src(rank);
+  for (int d = 0; d < rank; ++d) {
+    if (pads[2 * d] > in_dims[d] - offset || pads[2 * d + 1] > in_dims[d] - offset) {
+      return node.Invalid(absl::StrCat("paddings ", pads[2 * d], ", ", pads[2 * d + 1],
+                                       " of dim ", d, " must be at most ", in_dims[d] - offset));
+    }
+    dims[d] = in_dims[d] + pads[2 * d] + pads[2 * d + 1];  // <= 3 * in_dims[d]
+  }
+  ASSIGN_OR_RETURN(Tensor t, node.Allocate(in[0].dtype(), dims));
+  if (t.num_elements() > 0) {
+    for (int d = 0; d < rank; ++d) {
+      src[d] = MirrorIndices(in_dims[d], pads[2 * d], pads[2 * d + 1], offset);
+    }
+    const std::vector<int64_t> in_strides = RowMajorStrides(in_dims);
+    std::vector<int64_t> k(rank, 0);
+    for (int64_t i = 0; i < t.num_elements(); ++i) {
+      int64_t s = 0;
+      for (int d = 0; d < rank; ++d) s += src[d][k[d]] * in_strides[d];
+      CopyElements(in[0], s, t, i, 1);
+      for (int d = rank - 1; d >= 0 && ++k[d] == dims[d]; --d) k[d] = 0;
+    }
+  }
+  out[0] = std::move(t);
+  return absl::OkStatus();
+}
+
+KernelOr MakeMirrorPad(const KernelContext& ctx) {
+  if (ctx.num_inputs != 2) return ctx.node.Invalid("expected 2 inputs");
+  ASSIGN_OR_RETURN(std::string mode, ctx.node.GetString("mode"));
+  if (mode != "REFLECT" && mode != "SYMMETRIC") {
+    return ctx.node.Unsupported(absl::StrCat("mode '", mode, "'"));
+  }
+  const int64_t offset = mode == "REFLECT" ? 1 : 0;
+  return MakeKernel([node = KernelNode(ctx.node), offset](absl::Span<const Tensor> in,
+                                                           std::vector<Tensor>& out) {
+    return MirrorPadCompute(node, offset, in, out);
+  });
+}
+
 }  // namespace
 
 void RegisterShuffleKernels(KernelRegistry& registry) {
@@ -279,6 +341,7 @@ void RegisterShuffleKernels(KernelRegistry& registry) {
   registry.Register("Tile", MakeTile);
   registry.Register("Pad", MakePad<false>);
   registry.Register("PadV2", MakePad<true>);
+  registry.Register("MirrorPad", MakeMirrorPad);
 }
 
 }  // namespace swapserve

@@ -131,8 +131,8 @@ absl::Status StridedSliceCompute(const KernelNode& node, const Masks& masks,
     return node.Invalid(absl::StrCat("begin, end and strides have different lengths ",
                                      begin.size(), ", ", end.size(), ", ", strides.size()));
   }
-  if (begin.size() > 32 || shape.rank() > 32) {
-    return node.Invalid("more than 32 slice or input dimensions");
+  if (begin.size() >= 32 || shape.rank() > 32) {  // TF's masks are 32-bit
+    return node.Invalid("32 or more slice dimensions, or more than 32 input dimensions");
   }
   ASSIGN_OR_RETURN(DenseSpec dense,
                    ExpandSpec(node, shape.rank(), begin, end, strides, masks));
