@@ -13,6 +13,8 @@ namespace {
 
 constexpr size_t kAlignment = 64;  // One cache line; what Eigen's packets want.
 
+thread_local uint64_t allocated_bytes = 0;
+
 // Element count with overflow detection; -1 on a negative dim or overflow.
 int64_t CheckedElementCount(const std::vector<int64_t>& dims) {
   int64_t n = 1;
@@ -123,6 +125,7 @@ absl::StatusOr<Tensor> Tensor::Allocate(DataType dtype, TensorShape shape) {
                      " is larger than ", kMaxTensorBytes, " bytes"));
   }
   t.num_bytes_ = n * elem;
+  allocated_bytes += t.num_bytes_;
   // aligned_alloc wants a size that is a multiple of the alignment, and non-zero.
   const size_t alloc = (t.num_bytes_ + kAlignment - 1) / kAlignment * kAlignment;
   char* p = static_cast<char*>(std::aligned_alloc(kAlignment, alloc ? alloc : kAlignment));
@@ -135,6 +138,8 @@ absl::StatusOr<Tensor> Tensor::Allocate(DataType dtype, TensorShape shape) {
   t.buffer_ = std::shared_ptr<char>(p, [](char* q) { std::free(q); });
   return t;
 }
+
+uint64_t Tensor::ThreadAllocatedBytes() { return allocated_bytes; }
 
 bool Tensor::Equals(const Tensor& other) const {
   if (dtype_ != other.dtype_ || !(shape_ == other.shape_)) return false;

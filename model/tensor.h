@@ -91,6 +91,10 @@ class Tensor {
   std::vector<std::string>& strings() { return *strings_; }
   const std::vector<std::string>& strings() const { return *strings_; }
 
+  // Bytes the calling thread has allocated through Allocate() so far; tests and
+  // benchmarks use it to check what a request allocates.
+  static uint64_t ThreadAllocatedBytes();
+
   // Same dtype, shape and bytes (or strings).
   bool Equals(const Tensor& other) const;
   std::string DebugString() const;  // "DT_FLOAT[784,512]"

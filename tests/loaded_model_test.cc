@@ -78,6 +78,29 @@ TEST(LoadedModelTest, SlotsComeFromTheRestorePathNotNames) {
   }
 }
 
+TEST(LoadedModelTest, RunAllocatesOnlyActivationsNeverWeights) {
+  SS_REQUIRE_FIXTURE(dir, "keras_seed_mlp/saved_model");
+  LoadOptions options;
+  options.checkpoint = Fixture("keras_seed_mlp/training_2/cp-0000.ckpt");
+  auto model = LoadModel(dir, options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto plan = (*model)->FindPlan("");
+  ASSERT_TRUE(plan.ok());
+  uint64_t weight_bytes = 0;
+  for (int i = 0; i < (*model)->weights->size(); ++i) {
+    weight_bytes += (*model)->weights->slot(i).num_bytes();
+  }
+  const Tensor input = swapserve::testing::Floats({1, 784}, std::vector<float>(784, 0.5f));
+  const uint64_t before = Tensor::ThreadAllocatedBytes();
+  auto out = (*plan)->Run(*(*model)->weights, {input});
+  ASSERT_TRUE(out.ok()) << out.status();
+  const uint64_t per_request = Tensor::ThreadAllocatedBytes() - before;
+  // Batch 1: the 512-wide hidden layer twice (MatMul, BiasAdd+Relu) and the 10
+  // logits — a few KB against 1.6 MB of weights.
+  EXPECT_LT(per_request, 16u * 1024) << per_request;
+  EXPECT_GT(weight_bytes, 1'600'000u);
+}
+
 TEST(LoadedModelTest, SeedExportWithoutWeightsNeedsACheckpoint) {
   SS_REQUIRE_FIXTURE(dir, "keras_seed_mlp/saved_model");
   auto model = LoadModel(dir, LoadOptions{});

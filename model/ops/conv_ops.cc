@@ -1,7 +1,6 @@
 // Convolution kernels, NHWC float32 with TensorFlow semantics: Conv2D as im2col
 // followed by one Eigen GEMM, and DepthwiseConv2dNative as a direct loop (each
 // output channel reads one input channel, so there is no GEMM to hand off to).
-#include <climits>
 #include <cstring>
 #include <memory>
 #include <utility>

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the engine benchmark and the PyTorch peer in one run and prints the ratios
+# (PyTorch time / swapserve time: > 1 means swapserve is faster).
+# Needs: a release build (build/), python3-torch and libopenblas0-pthread.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bench="$root/build/bench/swapserve_engine_bench"
+[ -x "$bench" ] || { echo "build first: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+"$bench" --dump_weights="$work/weights"
+"$bench" --benchmark_format=json --benchmark_out="$work/ours.json" --benchmark_out_format=json \
+  --benchmark_min_time=1 > /dev/null
+# OPENBLAS_* variables pin an old kernel on this kind of machine (see GUIDE.md).
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 \
+  /usr/bin/python3 "$root/bench/torch_peer.py" "$work/weights" > "$work/torch.json"
+/usr/bin/python3 - "$work/ours.json" "$work/torch.json" <<'PY'
+import json, sys
+ours = json.load(open(sys.argv[1]))
+torch = json.load(open(sys.argv[2]))
+print(f"PyTorch {torch['torch']}, {torch['threads']} thread, BLAS: {torch['blas']}")
+print("max |swapserve - torch| on the reference input:", torch["max_abs_diff"])
+print(f"{'model':6} {'batch':>5} {'swapserve us':>13} {'torch us':>10} {'ratio':>7}")
+for b in ours["benchmarks"]:
+    name, batch = b["name"].split("/")
+    model = name.replace("BM_", "").lower()
+    t = torch["us"][model][batch]
+    print(f"{model:6} {batch:>5} {b['real_time']:>13.1f} {t:>10.1f} {t / b['real_time']:>7.2f}")
+PY

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""PyTorch CPU peer for the engine benchmark: the same MLP and CNN with the same
+weights (dumped by `swapserve_engine_bench --dump_weights=DIR`), timed the same way
+(one thread, per-call latency at batch 1, 32, 256). Prints JSON:
+{"torch": version, "threads": n, "blas": ..., "max_abs_diff": {...}, "us": {model: {batch: us}}}
+"""
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def load(d):
+    manifest = json.load(open(f"{d}/manifest.json"))
+    return [torch.from_numpy(np.fromfile(f"{d}/{m['file']}", dtype="<f4").reshape(m["shape"]))
+            for m in manifest]
+
+
+def mlp(w):
+    k0, b0, k1, b1 = w
+    k0t, k1t = k0.t().contiguous(), k1.t().contiguous()  # torch wants [out, in]
+    return lambda x: F.linear(F.relu(F.linear(x, k0t, b0)), k1t, b1)
+
+
+def cnn(w):
+    c0, cb0, c1, cb1, k0, b0, k1, b1 = w
+    c0t = c0.permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
+    c1t = c1.permute(3, 2, 0, 1).contiguous()
+    k0t, k1t = k0.t().contiguous(), k1.t().contiguous()
+
+    def run(x_nhwc):
+        x = x_nhwc.permute(0, 3, 1, 2)
+        x = F.max_pool2d(F.relu(F.conv2d(x, c0t, cb0)), 2)
+        x = F.max_pool2d(F.relu(F.conv2d(x, c1t, cb1)), 2)
+        x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # Keras flattens NHWC
+        return F.linear(F.relu(F.linear(x, k0t, b0)), k1t, b1)
+    return run
+
+
+def time_us(fn, x, min_seconds=1.0):
+    for _ in range(5):
+        fn(x)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_seconds:
+        fn(x)
+        n += 1
+    return (time.perf_counter() - start) / n * 1e6
+
+
+def main(weights_dir):
+    torch.set_num_threads(1)
+    shapes = {"mlp": (784,), "cnn": (28, 28, 1)}
+    result = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+              "blas": torch.__config__.show().split("BLAS_INFO=")[-1].split(",")[0]
+              if "BLAS_INFO=" in torch.__config__.show() else "unknown",
+              "max_abs_diff": {}, "us": {}}
+    with torch.inference_mode():
+        for name, build in (("mlp", mlp), ("cnn", cnn)):
+            d = f"{weights_dir}/{name}"
+            fn = build(load(d))
+            x = torch.from_numpy(np.fromfile(f"{d}/input.bin", dtype="<f4").reshape(4, *shapes[name]))
+            ours = np.fromfile(f"{d}/output.bin", dtype="<f4").reshape(4, -1)
+            result["max_abs_diff"][name] = float(np.abs(fn(x).numpy() - ours).max())
+            result["us"][name] = {}
+            for batch in (1, 32, 256):
+                xb = torch.rand(batch, *shapes[name])
+                result["us"][name][batch] = time_us(fn, xb)
+    json.dump(result, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
