@@ -139,6 +139,16 @@ absl::StatusOr<Tensor> Tensor::Allocate(DataType dtype, TensorShape shape) {
   return t;
 }
 
+absl::StatusOr<Tensor> Tensor::Reshaped(TensorShape shape) const {
+  if (shape.num_elements() != num_elements()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot reshape ", DebugString(), " to ", shape.DebugString()));
+  }
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
 uint64_t Tensor::ThreadAllocatedBytes() { return allocated_bytes; }
 
 bool Tensor::Equals(const Tensor& other) const {

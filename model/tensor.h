@@ -91,6 +91,10 @@ class Tensor {
   std::vector<std::string>& strings() { return *strings_; }
   const std::vector<std::string>& strings() const { return *strings_; }
 
+  // This tensor's buffer (or strings) viewed with another shape of the same element
+  // count — no copy. INVALID_ARGUMENT when the counts differ.
+  absl::StatusOr<Tensor> Reshaped(TensorShape shape) const;
+
   // Bytes the calling thread has allocated through Allocate() so far; tests and
   // benchmarks use it to check what a request allocates.
   static uint64_t ThreadAllocatedBytes();

@@ -61,6 +61,17 @@ TEST(TensorTest, StringsAndEquality) {
   EXPECT_TRUE(a->Equals(*b));
 }
 
+TEST(TensorTest, ReshapedSharesTheBuffer) {
+  auto t = Tensor::Allocate(tensorflow::DT_FLOAT, TensorShape{2, 3});
+  ASSERT_TRUE(t.ok());
+  auto r = t->Reshaped(TensorShape{3, 2});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->raw_data(), t->raw_data());
+  EXPECT_EQ(r->shape(), (TensorShape{3, 2}));
+  EXPECT_EQ(t->shape(), (TensorShape{2, 3}));
+  EXPECT_FALSE(t->Reshaped(TensorShape{4}).ok());
+}
+
 TEST(DataTypeTest, NamesAndSizes) {
   EXPECT_EQ(DataTypeName(tensorflow::DT_FLOAT), "DT_FLOAT");
   EXPECT_EQ(DataTypeSize(tensorflow::DT_BFLOAT16), 2u);

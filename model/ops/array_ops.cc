@@ -32,15 +32,13 @@ absl::Status CheckInputCount(const KernelContext& ctx, int n) {
   return absl::OkStatus();
 }
 
-// A copy of `in` (same bytes or strings) with a new shape of equal element count.
+// `in` (its buffer shared, not copied) with a new shape of equal element count.
 absl::StatusOr<Tensor> Reshaped(const KernelNode& node, const Tensor& in,
                                 std::vector<int64_t> dims) {
-  ASSIGN_OR_RETURN(Tensor out, node.Allocate(in.dtype(), std::move(dims)));
-  if (out.num_elements() != in.num_elements()) {
-    return node.Invalid(absl::StrCat("cannot reshape ", in.DebugString(), " to ",
-                                     out.shape().DebugString()));
-  }
-  CopyElements(in, 0, out, 0, in.num_elements());
+  absl::StatusOr<TensorShape> shape = TensorShape::Make(std::move(dims));
+  if (!shape.ok()) return node.Invalid(shape.status().message());
+  absl::StatusOr<Tensor> out = in.Reshaped(*std::move(shape));
+  if (!out.ok()) return node.Invalid(out.status().message());
   return out;
 }
 
