@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 "$bench" --benchmark_format=json --benchmark_out="$work/ours.json" --benchmark_out_format=json \
   --benchmark_min_time=1 > /dev/null
 # OPENBLAS_* variables pin an old kernel on this kind of machine (see GUIDE.md).
-env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 \
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
   /usr/bin/python3 "$root/bench/torch_peer.py" "$work/weights" > "$work/torch.json"
 /usr/bin/python3 - "$work/ours.json" "$work/torch.json" <<'PY'
 import json, sys
