@@ -1,5 +1,8 @@
 #include "client/tensor_json.h"
 
+#include <limits>
+#include <type_traits>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "model/util/status_macros.h"
@@ -14,12 +17,24 @@ absl::Status Fill(const json& values, Tensor* t, const std::string& what) {
   T* out = t->data<T>();
   for (size_t i = 0; i < values.size(); ++i) {
     const json& v = values[i];
-    if (v.is_boolean()) {
-      out[i] = static_cast<T>(v.get<bool>());
-    } else if (v.is_number()) {
+    const auto bad = [&](const char* why) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": value ", i, " ", why));
+    };
+    if constexpr (std::is_floating_point_v<T>) {
+      if (!v.is_number()) return bad("is not a number");
       out[i] = v.get<T>();
+    } else if (t->dtype() == tensorflow::DT_BOOL) {
+      if (!v.is_boolean()) return bad("is not true/false");
+      out[i] = v.get<bool>() ? 1 : 0;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(what, ": value ", i, " is not a number"));
+      if (!v.is_number_integer()) return bad("is not an integer");
+      const bool fits = v.is_number_unsigned()
+                            ? v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())
+                            : v.get<int64_t>() >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+                                  v.get<int64_t>() <= static_cast<int64_t>(std::numeric_limits<T>::max());
+      if (!fits) return bad("is out of range");
+      out[i] = static_cast<T>(v.is_number_unsigned() ? v.get<uint64_t>()
+                                                     : static_cast<uint64_t>(v.get<int64_t>()));
     }
   }
   return absl::OkStatus();

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -115,7 +116,12 @@ absl::StatusOr<Tensor> Tensor::Allocate(DataType dtype, TensorShape shape) {
       return absl::InvalidArgumentError(absl::StrCat(
           "string tensor ", t.shape_.DebugString(), " has too many elements"));
     }
-    t.strings_ = std::make_shared<std::vector<std::string>>(n);
+    try {
+      t.strings_ = std::make_shared<std::vector<std::string>>(n);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot allocate string tensor ", t.shape_.DebugString()));
+    }
     return t;
   }
   const uint64_t elem = DataTypeSize(dtype);

@@ -8,6 +8,8 @@
 namespace swapserve {
 namespace {
 
+constexpr int64_t kMaxExpandedElements = int64_t{1} << 24;
+
 // Number of typed values the proto carries for its dtype.
 int TypedValueCount(const tensorflow::TensorProto& p) {
   switch (p.dtype()) {
@@ -91,6 +93,15 @@ absl::StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& proto) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tensor ", DataTypeName(dtype), shape->DebugString(), " has ", typed,
         " values for ", shape->num_elements(), " elements"));
+  }
+  // Fewer values than elements repeat the last one: cheap to send, costly to
+  // expand. Bound what a few bytes on the wire can make us allocate.
+  if (!has_content && typed < shape->num_elements() &&
+      shape->num_elements() > kMaxExpandedElements) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor ", DataTypeName(dtype), shape->DebugString(), " gives ", typed,
+        " values for ", shape->num_elements(), " elements; at most ",
+        kMaxExpandedElements, " elements may be filled from fewer values"));
   }
   if (has_content) {
     const uint64_t want = static_cast<uint64_t>(shape->num_elements()) * DataTypeSize(dtype);

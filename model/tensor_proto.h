@@ -13,7 +13,9 @@ namespace swapserve {
 
 // Fails with INVALID_ARGUMENT on an unsupported dtype, an unknown or negative
 // shape, a tensor_content whose length is not elements x dtype size, more typed
-// values than elements, or both tensor_content and typed values.
+// values than elements, both tensor_content and typed values, or more than 2^24
+// elements to be filled from fewer values (a few wire bytes must not expand into
+// gigabytes).
 absl::StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& proto);
 
 // Writes dtype, shape and the values: tensor_content for fixed-size dtypes,

@@ -36,6 +36,20 @@ TEST(MathOpsTest, ArithmeticAndScalars) {
   EXPECT_EQ(Values<int32_t>((*mul)[0]), (std::vector<int32_t>{15, -24}));
 }
 
+TEST(MathOpsTest, IntegerOverflowWrapsAndDivisionNeverTraps) {
+  // INT32_MIN / -1 and x / 0 are undefined in C++ (SIGFPE); TF wraps the first.
+  auto div = RunKernel(NodeBuilder("Div").T(tensorflow::DT_INT32).Build(),
+                       {Ints32({2}, {INT32_MIN, 7}), Ints32({2}, {-1, 0})});
+  ASSERT_TRUE(div.ok()) << div.status();
+  EXPECT_EQ(Values<int32_t>((*div)[0]), (std::vector<int32_t>{INT32_MIN, 0}));
+  auto add = RunKernel(NodeBuilder("AddV2").T(tensorflow::DT_INT32).Build(),
+                       {Ints32({1}, {INT32_MAX}), Ints32({1}, {1})});
+  EXPECT_EQ(Values<int32_t>((*add)[0]), (std::vector<int32_t>{INT32_MIN}));
+  auto neg = RunKernel(NodeBuilder("Neg").T(tensorflow::DT_INT32).Build(),
+                       {Ints32({1}, {INT32_MIN})});
+  EXPECT_EQ(Values<int32_t>((*neg)[0]), (std::vector<int32_t>{INT32_MIN}));
+}
+
 TEST(MathOpsTest, IncompatibleShapesAndDtypesFail) {
   auto bad = RunKernel(NodeBuilder("AddV2").T().Build(), {Floats({2}, {1, 2}), Floats({3}, {1, 2, 3})});
   ASSERT_FALSE(bad.ok());

@@ -108,6 +108,51 @@ TEST(PlanBuilderTest, RecursiveFunctionIsAnErrorNotAStackOverflow) {
   EXPECT_TRUE(absl::StrContains(plan.status().message(), "nest deeper")) << plan.status();
 }
 
+TEST(PlanBuilderTest, CallFedItsOwnResultIsAnErrorNotAStackOverflow) {
+  // F returns its argument; the call feeds F its own output.
+  tensorflow::GraphDef graph;
+  auto plan = Build(R"pb(
+    node { name: "x" op: "Placeholder" }
+    node { name: "c" op: "StatefulPartitionedCall" input: "c:0"
+           attr { key: "f" value { func { name: "F" } } } }
+    node { name: "y" op: "Identity" input: "c:0" }
+    library { function {
+      signature { name: "F" input_arg { name: "a" } output_arg { name: "r" } }
+      ret { key: "r" value: "a" } } })pb",
+                    Signature("x:0", "y:0"), &graph);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_TRUE(absl::StrContains(plan.status().message(), "loops")) << plan.status();
+}
+
+TEST(PlanBuilderTest, HugeOutputIndexIsAnErrorNotAnAllocation) {
+  tensorflow::GraphDef graph;
+  auto plan = Build(R"pb(
+    node { name: "x" op: "Placeholder" }
+    node { name: "r" op: "Relu" input: "x" }
+    node { name: "y" op: "Relu" input: "r:2000000000" })pb",
+                    Signature("x:0", "y:0"), &graph);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_TRUE(absl::StrContains(plan.status().message(), "uses output 2000000000"))
+      << plan.status();
+}
+
+TEST(PlanBuilderTest, FeedThatNoOutputNeedsIsAccepted) {
+  tensorflow::GraphDef graph;
+  tensorflow::SignatureDef sig = Signature("x:0", "y:0");
+  auto& extra = (*sig.mutable_inputs())["z"];
+  extra.set_name("z:0");
+  extra.set_dtype(tensorflow::DT_FLOAT);
+  auto plan = Build(R"pb(
+    node { name: "x" op: "Placeholder" }
+    node { name: "z" op: "Placeholder" }
+    node { name: "y" op: "Relu" input: "x" })pb", sig, &graph);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  WeightSet none({}, "none");
+  auto out = (*plan)->Run(none, {Floats({1}, {-1}), Floats({1}, {5})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectFloats((*out)[0], {1}, {0});
+}
+
 TEST(PlanBuilderTest, UnfedPlaceholderAndCycleAreErrors) {
   tensorflow::GraphDef graph;
   auto unfed = Build(R"pb(

@@ -1,4 +1,5 @@
 #include "model/tensor.h"
+#include "model/tensor_proto.h"
 
 #include "gtest/gtest.h"
 
@@ -70,6 +71,48 @@ TEST(TensorTest, ReshapedSharesTheBuffer) {
   EXPECT_EQ(r->shape(), (TensorShape{3, 2}));
   EXPECT_EQ(t->shape(), (TensorShape{2, 3}));
   EXPECT_FALSE(t->Reshaped(TensorShape{4}).ok());
+}
+
+TEST(TensorProtoTest, RoundTripAndTfFillRule) {
+  tensorflow::TensorProto p;
+  p.set_dtype(tensorflow::DT_FLOAT);
+  p.mutable_tensor_shape()->add_dim()->set_size(3);
+  p.add_float_val(1.5f);  // one value fills all three elements (TF's rule)
+  auto t = TensorFromProto(p);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->data<float>()[2], 1.5f);
+  tensorflow::TensorProto back;
+  TensorToProto(*t, &back);
+  auto again = TensorFromProto(back);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->Equals(*t));
+}
+
+TEST(TensorProtoTest, HostileProtosAreErrors) {
+  // 15 bytes on the wire asking for 2^35 strings / 2^30 floats.
+  tensorflow::TensorProto strings;
+  strings.set_dtype(tensorflow::DT_STRING);
+  strings.mutable_tensor_shape()->add_dim()->set_size(int64_t{1} << 35);
+  EXPECT_EQ(TensorFromProto(strings).status().code(), absl::StatusCode::kInvalidArgument);
+  tensorflow::TensorProto floats;
+  floats.set_dtype(tensorflow::DT_FLOAT);
+  floats.mutable_tensor_shape()->add_dim()->set_size(int64_t{1} << 30);
+  floats.add_float_val(1);
+  EXPECT_EQ(TensorFromProto(floats).status().code(), absl::StatusCode::kInvalidArgument);
+  tensorflow::TensorProto both;
+  both.set_dtype(tensorflow::DT_FLOAT);
+  both.add_float_val(1);
+  both.set_tensor_content(std::string(4, '\0'));
+  EXPECT_FALSE(TensorFromProto(both).ok());
+  tensorflow::TensorProto short_content;
+  short_content.set_dtype(tensorflow::DT_FLOAT);
+  short_content.mutable_tensor_shape()->add_dim()->set_size(2);
+  short_content.set_tensor_content(std::string(7, '\0'));
+  EXPECT_FALSE(TensorFromProto(short_content).ok());
+  tensorflow::TensorProto negative;
+  negative.set_dtype(tensorflow::DT_FLOAT);
+  negative.mutable_tensor_shape()->add_dim()->set_size(-3);
+  EXPECT_FALSE(TensorFromProto(negative).ok());
 }
 
 TEST(DataTypeTest, NamesAndSizes) {

@@ -12,6 +12,12 @@ namespace {
 
 // Calls nest a few levels in real graphs; this bounds recursion on hostile ones.
 constexpr int kMaxCallDepth = 64;
+// Inlining copies a function body per call; this bounds graphs whose calls fan
+// out exponentially (F calls F' twice, F' calls F'' twice, ...).
+constexpr size_t kMaxFlatNodes = 1'000'000;
+// Resolving a tensor follows arguments to their callers and results to their
+// producers; a graph that feeds a call its own result would loop forever.
+constexpr int kMaxResolveDepth = 4 * kMaxCallDepth;
 
 bool IsCallOp(absl::string_view op) {
   return op == "StatefulPartitionedCall" || op == "PartitionedCall";
@@ -83,6 +89,7 @@ struct FlatGraph::Scope {
   std::map<std::string, int, std::less<>> nodes;  // local name -> flat node
   std::map<std::string, const tensorflow::NodeDef*, std::less<>> calls;
   std::map<std::string, Scope*, std::less<>> expanded;
+  std::map<std::string, absl::Status, std::less<>> failed;
 
   std::string Where() const {
     return fn == nullptr ? "the graph" : absl::StrCat("function ", fn->signature().name());
@@ -130,6 +137,10 @@ absl::Status FlatGraph::AddScope(
       return absl::InvalidArgumentError(absl::StrCat(
           "node '", scope->prefix, def.name(), "' calls a function missing from the library"));
     }
+    if (nodes_.size() >= kMaxFlatNodes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "inlining function calls gives more than ", kMaxFlatNodes, " nodes"));
+    }
     scope->nodes[def.name()] = static_cast<int>(nodes_.size());
     nodes_.push_back(FlatNode{scope->prefix + def.name(), &def, {}, {}});
   }
@@ -162,12 +173,17 @@ absl::StatusOr<FlatGraph::Scope*> FlatGraph::ExpandCall(Scope* scope,
   if (auto it = scope->expanded.find(call_name); it != scope->expanded.end()) {
     return it->second;
   }
+  if (auto it = scope->failed.find(call_name); it != scope->failed.end()) return it->second;
   const tensorflow::NodeDef& call = *scope->calls.at(call_name);
   const tensorflow::FunctionDef* fn = FindFunction(call);
   if (scope->depth >= kMaxCallDepth) {
     return absl::InvalidArgumentError(absl::StrCat(
         "function calls nest deeper than ", kMaxCallDepth, " at '", scope->prefix,
         call_name, "' (recursive function?)"));
+  }
+  if (scopes_.size() >= kMaxFlatNodes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "inlining function calls gives more than ", kMaxFlatNodes, " calls"));
   }
   scopes_.push_back(std::make_unique<Scope>());
   Scope* callee = scopes_.back().get();
@@ -189,12 +205,28 @@ absl::StatusOr<FlatGraph::Scope*> FlatGraph::ExpandCall(Scope* scope,
   }
   scope->expanded[call_name] = callee;
   const int first = static_cast<int>(nodes_.size());
-  RETURN_IF_ERROR(AddScope(callee, fn->node_def()));
-  RETURN_IF_ERROR(ResolveInputs(callee, first));
+  absl::Status s = AddScope(callee, fn->node_def());
+  if (s.ok()) s = ResolveInputs(callee, first);
+  if (!s.ok()) {
+    // Later lookups of this call must see the failure, not a half-built scope.
+    scope->failed[call_name] = s;
+    scope->expanded.erase(call_name);
+    return s;
+  }
   return callee;
 }
 
 absl::StatusOr<TensorRef> FlatGraph::ResolveIn(Scope* scope, absl::string_view input) {
+  struct DepthGuard {
+    int& depth;
+    explicit DepthGuard(int& d) : depth(d) { ++depth; }
+    ~DepthGuard() { --depth; }
+  } guard(resolve_depth_);
+  if (resolve_depth_ > kMaxResolveDepth) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "resolving '", input, "' in ", scope->Where(),
+        " loops through function arguments (a call fed its own result?)"));
+  }
   std::vector<std::string> parts = absl::StrSplit(input, ':');
   const bool in_function = scope->fn != nullptr;
   if (parts.size() == 1 && in_function) {

@@ -72,6 +72,7 @@ class FlatGraph {
   std::vector<FlatNode> nodes_;
   std::vector<std::unique_ptr<Scope>> scopes_;
   Scope* top_ = nullptr;
+  int resolve_depth_ = 0;  // current ResolveIn recursion depth
 };
 
 // Which flat output index `arg:i` of a node's named output argument is

@@ -79,6 +79,7 @@ class KerasBuilder {
   std::vector<SlotSpec> slots_;
   std::vector<Tensor> slot_values_;
   std::map<std::string, int> layer_with_weights_;  // layer name -> N
+  std::map<int, DataType> dtype_of_;  // value -> dtype, for request inputs
   int next_node_ = 0;
 };
 
@@ -114,10 +115,6 @@ absl::StatusOr<int> KerasBuilder::Weight(const KerasLayerConfig& layer, const st
     std::string base = w.name.substr(w.name.rfind('/') + 1);
     if (const size_t colon = base.find(':'); colon != std::string::npos) base.resize(colon);
     if (base != attr) continue;
-    if (!layer_with_weights_.contains(layer.name)) {
-      const int n = static_cast<int>(layer_with_weights_.size());
-      layer_with_weights_[layer.name] = n;
-    }
     SlotSpec spec;
     spec.variable = absl::StrCat(layer.name, "/", attr);
     spec.checkpoint_key = absl::StrCat("layer_with_weights-", layer_with_weights_[layer.name],
@@ -149,8 +146,9 @@ absl::StatusOr<int> KerasBuilder::Activation(const KerasLayerConfig& layer,
     ASSIGN_OR_RETURN(int s, Op("Sigmoid", {x}));
     return Op("Mul", {x, s});
   }
-  if (name == "hard_sigmoid") {  // Keras 2: clip(0.2 x + 0.5, 0, 1)
-    ASSIGN_OR_RETURN(int a, Op("Mul", {x, scalar(0.2f)}));
+  if (name == "hard_sigmoid") {  // Keras 2: clip(0.2 x + 0.5, 0, 1); Keras 3: x / 6
+    const bool keras3 = absl::StartsWith(file_.keras_version, "3.");
+    ASSIGN_OR_RETURN(int a, Op("Mul", {x, scalar(keras3 ? 1.0f / 6.0f : 0.2f)}));
     ASSIGN_OR_RETURN(int b, Op("AddV2", {a, scalar(0.5f)}));
     ASSIGN_OR_RETURN(int c, Op("Maximum", {b, scalar(0.0f)}));
     return Op("Minimum", {c, scalar(1.0f)});
@@ -279,8 +277,10 @@ absl::StatusOr<int> KerasBuilder::Layer(const KerasLayerConfig& layer,
       int64_t n = 1;
       if (!shapes[0]) return Error(layer, "input shape unknown");
       for (size_t i = 1; i < shapes[0]->size(); ++i) {
-        if ((*shapes[0])[i] < 0) return Error(layer, "input shape not fully known");
-        n *= (*shapes[0])[i];
+        const int64_t d = (*shapes[0])[i];
+        if (d < 0) return Error(layer, "input shape not fully known");
+        if (d != 0 && n > INT32_MAX / d) return Error(layer, "input too large to flatten");
+        n *= d;
       }
       target.push_back(static_cast<int32_t>(n));
     } else {
@@ -303,7 +303,11 @@ absl::StatusOr<int> KerasBuilder::Layer(const KerasLayerConfig& layer,
     if (max_value.is_number() && max_value.get<float>() == 6.0f) return Op("Relu6", {x});
     return Error(layer, "max_value other than 6");
   }
-  if (cls == "LeakyReLU") return Op("LeakyRelu", {x}, {Float("alpha", c.value("alpha", 0.3f))});
+  if (cls == "LeakyReLU") {  // Keras 2 writes "alpha", Keras 3 "negative_slope"
+    const float alpha = c.contains("negative_slope") ? c["negative_slope"].get<float>()
+                                                     : c.value("alpha", 0.3f);
+    return Op("LeakyRelu", {x}, {Float("alpha", alpha)});
+  }
   if (cls == "ELU" && c.value("alpha", 1.0f) == 1.0f) return Op("Elu", {x});
   if (cls == "Add") {
     int y = x;
@@ -320,10 +324,15 @@ absl::StatusOr<int> KerasBuilder::Layer(const KerasLayerConfig& layer,
   }
   if (cls == "Embedding") {
     ASSIGN_OR_RETURN(int table, Weight(layer, "embeddings"));
-    ASSIGN_OR_RETURN(int ids, Op("Cast", {x}, {[](NodeDef& d) {
-      (*d.mutable_attr())["SrcT"].set_type(tensorflow::DT_FLOAT);
-      (*d.mutable_attr())["DstT"].set_type(tensorflow::DT_INT32);
-    }}));
+    // Ids arrive as the model input's dtype (float unless the Input says int).
+    const DataType src = dtype_of_.contains(x) ? dtype_of_.at(x) : tensorflow::DT_FLOAT;
+    int ids = x;
+    if (src != tensorflow::DT_INT32 && src != tensorflow::DT_INT64) {
+      ASSIGN_OR_RETURN(ids, Op("Cast", {x}, {[src](NodeDef& d) {
+        (*d.mutable_attr())["SrcT"].set_type(src);
+        (*d.mutable_attr())["DstT"].set_type(tensorflow::DT_INT32);
+      }}));
+    }
     return Op("GatherV2", {table, ids, int_vector({0})});
   }
   return Error(layer, "unsupported layer");
@@ -331,6 +340,15 @@ absl::StatusOr<int> KerasBuilder::Layer(const KerasLayerConfig& layer,
 
 absl::StatusOr<KerasPlan> KerasBuilder::Build() {
   ASSIGN_OR_RETURN(KerasSignature signature, SynthesizeServingSignature(config_));
+  // Keras numbers layer_with_weights-N over model.layers in order, counting the
+  // layers that own weights.
+  for (const KerasLayerConfig& layer : config_.layers) {
+    const KerasH5Layer* h5 = file_.FindLayer(layer.name);
+    if (h5 != nullptr && !h5->weights.empty()) {
+      const int n = static_cast<int>(layer_with_weights_.size());
+      layer_with_weights_[layer.name] = n;
+    }
+  }
   std::map<std::tuple<std::string, int, int>, int> value_of;
   std::map<std::tuple<std::string, int, int>, KerasShape> shape_of;
   std::vector<PlanTensor> inputs, outputs;
@@ -340,6 +358,7 @@ absl::StatusOr<KerasPlan> KerasBuilder::Build() {
     PlanTensor t{spec.name, absl::StrCat("serving_default_", spec.name, ":0"), spec.dtype,
                  spec.shape.value_or(std::vector<int64_t>{}), spec.shape.has_value(), -1};
     t.value = NewValue({Plan::Value::kInput, static_cast<int>(i), Tensor()});
+    dtype_of_[t.value] = spec.dtype;
     value_of[{ref.layer, ref.node_index, ref.tensor_index}] = t.value;
     shape_of[{ref.layer, ref.node_index, ref.tensor_index}] = spec.shape;
     inputs.push_back(std::move(t));
@@ -395,7 +414,14 @@ absl::StatusOr<KerasPlan> KerasBuilder::Build() {
 
 absl::StatusOr<KerasPlan> BuildKerasPlan(const KerasModelConfig& config,
                                          const KerasH5File& file) {
-  return KerasBuilder(config, file).Build();
+  // Layer configs come from the file: a value of the wrong JSON type makes
+  // nlohmann throw, which must become an error, never escape.
+  try {
+    return KerasBuilder(config, file).Build();
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path, ": malformed layer config: ", e.what()));
+  }
 }
 
 }  // namespace swapserve

@@ -72,7 +72,12 @@ absl::StatusOr<std::vector<Tensor>> Plan::Run(const WeightSet& weights,
                                                  step.node, "': ", s.message()));
     }
     for (size_t k = 0; k < step.outputs.size(); ++k) {
-      if (step.outputs[k] >= 0) values[step.outputs[k]] = std::move(results[k]);
+      if (step.outputs[k] < 0) continue;
+      if (results[k].dtype() == tensorflow::DT_INVALID) {
+        return absl::InternalError(absl::StrCat("signature '", signature_, "', node '",
+                                                step.node, "' produced no output ", k));
+      }
+      values[step.outputs[k]] = std::move(results[k]);
     }
     for (int dead : step.release) values[dead] = Tensor();
   }

@@ -18,6 +18,9 @@ bool IsAlias(absl::string_view op) {
          op == "PreventGradient" || op == "ReadVariableOp" || op == "IdentityN";
 }
 
+// No op the engine runs has more outputs; a larger index is a malformed graph.
+constexpr int kMaxOutputs = 4096;
+
 // Kernels whose result may differ between runs with equal inputs.
 bool IsFoldable(absl::string_view op) {
   return op.find("Random") == absl::string_view::npos;
@@ -260,15 +263,29 @@ absl::StatusOr<std::unique_ptr<Plan>> Builder::Build() {
   ASSIGN_OR_RETURN(std::vector<PlanTensor> outputs, Tensors(sig_.outputs(), &fetch_refs));
   for (size_t i = 0; i < feed_refs.size(); ++i) feeds_[feed_refs[i]] = static_cast<int>(i);
   const std::vector<int> reachable = Reachable(fetch_refs);
-  for (int n : reachable) {
-    for (const TensorRef& in : g_.node(n).inputs) {
-      max_output_[in.node] = std::max(max_output_[in.node], in.index);
+  auto use = [&](const TensorRef& ref, const std::string& user) -> absl::Status {
+    if (ref.index >= kMaxOutputs) {
+      return Error(absl::StatusCode::kInvalidArgument,
+                   absl::StrCat("'", user, "' uses output ", ref.index, " of '",
+                                g_.node(ref.node).name, "'"));
     }
+    max_output_[ref.node] = std::max(max_output_[ref.node], ref.index);
+    return absl::OkStatus();
+  };
+  for (int n : reachable) {
+    for (const TensorRef& in : g_.node(n).inputs) RETURN_IF_ERROR(use(in, g_.node(n).name));
   }
-  for (const TensorRef& f : fetch_refs) max_output_[f.node] = std::max(max_output_[f.node], f.index);
+  for (size_t i = 0; i < fetch_refs.size(); ++i) {
+    RETURN_IF_ERROR(use(fetch_refs[i], outputs[i].alias));
+  }
   ASSIGN_OR_RETURN(std::vector<int> order, TopoSort(reachable));
   for (int n : order) RETURN_IF_ERROR(Visit(n));
   for (size_t i = 0; i < inputs.size(); ++i) {
+    // A feed no output needs was never visited; it still takes its place.
+    if (!value_of_.contains(feed_refs[i])) {
+      value_of_[feed_refs[i]] =
+          NewValue(Plan::Value{Plan::Value::kInput, static_cast<int>(i), Tensor()});
+    }
     ASSIGN_OR_RETURN(inputs[i].value, ValueOf(feed_refs[i], inputs[i].alias));
   }
   for (size_t i = 0; i < outputs.size(); ++i) {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "model/ops/broadcast.h"
@@ -80,20 +81,44 @@ class ArithmeticKernel : public Kernel {
   tensorflow::NodeDef node_;
 };
 
-template <typename T> struct AddOp { T operator()(T a, T b) const { return a + b; } };
-template <typename T> struct SubOp { T operator()(T a, T b) const { return a - b; } };
-template <typename T> struct MulOp { T operator()(T a, T b) const { return a * b; } };
+// Integer arithmetic wraps on overflow, as TF's does, by computing unsigned
+// (signed overflow is undefined in C++).
+template <typename T, typename Fn>
+T Wrapping(T a, T b, Fn fn) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(fn(static_cast<U>(a), static_cast<U>(b)));
+  } else {
+    return fn(a, b);
+  }
+}
+template <typename T> struct AddOp {
+  T operator()(T a, T b) const { return Wrapping(a, b, [](auto x, auto y) { return x + y; }); }
+};
+template <typename T> struct SubOp {
+  T operator()(T a, T b) const { return Wrapping(a, b, [](auto x, auto y) { return x - y; }); }
+};
+template <typename T> struct MulOp {
+  T operator()(T a, T b) const { return Wrapping(a, b, [](auto x, auto y) { return x * y; }); }
+};
 template <typename T> struct DivOp { T operator()(T a, T b) const { return a / b; } };
 template <typename T> struct MaxOp { T operator()(T a, T b) const { return a > b ? a : b; } };
 template <typename T> struct MinOp { T operator()(T a, T b) const { return a < b ? a : b; } };
-template <typename T> struct SqDiffOp { T operator()(T a, T b) const { return (a - b) * (a - b); } };
+template <typename T> struct SqDiffOp {
+  T operator()(T a, T b) const {
+    const T d = SubOp<T>()(a, b);
+    return MulOp<T>()(d, d);
+  }
+};
 template <typename T> struct PowOp { T operator()(T a, T b) const { return std::pow(a, b); } };
-// Integer division by zero is undefined in C++; TF reports an error, we yield 0
-// rather than crash (documented divergence, never reached by float graphs).
+// Integer division by zero (and MIN / -1) is undefined in C++ and traps; TF
+// reports an error for zero. We yield 0 for zero and wrap MIN / -1 rather than
+// crash (a documented divergence that float graphs never reach).
 template <typename T> struct SafeDivOp {
   T operator()(T a, T b) const {
     if constexpr (std::is_integral_v<T>) {
       if (b == 0) return 0;
+      if (b == -1) return Wrapping(T(0), a, [](auto x, auto y) { return x - y; });
     }
     return a / b;
   }
@@ -165,9 +190,15 @@ class UnaryKernel : public Kernel {
   tensorflow::NodeDef node_;
 };
 
-struct NegFn { template <typename T> T operator()(T x) const { return -x; } };
-struct SquareFn { template <typename T> T operator()(T x) const { return x * x; } };
-struct AbsFn { template <typename T> T operator()(T x) const { return x < 0 ? -x : x; } };
+struct NegFn {
+  template <typename T> T operator()(T x) const { return SubOp<T>()(T(0), x); }
+};
+struct SquareFn {
+  template <typename T> T operator()(T x) const { return MulOp<T>()(x, x); }
+};
+struct AbsFn {
+  template <typename T> T operator()(T x) const { return x < 0 ? NegFn()(x) : x; }
+};
 struct SqrtFn { template <typename T> T operator()(T x) const { return std::sqrt(x); } };
 struct RsqrtFn { template <typename T> T operator()(T x) const { return T(1) / std::sqrt(x); } };
 struct ExpFn { template <typename T> T operator()(T x) const { return std::exp(x); } };

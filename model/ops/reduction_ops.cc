@@ -1,6 +1,7 @@
 // Reductions over axes (Sum, Mean, Max, Min, Prod) and ArgMax/ArgMin.
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "model/ops/broadcast.h"
@@ -55,11 +56,14 @@ void ReduceInto(Reduce kind, const Tensor& x, const TensorShape& kept, Tensor& o
   std::fill(po, po + n_out, init);
   const T* px = x.data<T>();
   BroadcastIndexer indexer(kept, x.shape());
+  // Integer sums and products wrap (as in TF) instead of overflowing (UB).
+  using Acc = typename std::conditional_t<std::is_integral_v<T>, std::make_unsigned<T>,
+                                          std::type_identity<T>>::type;
   indexer.ForEach([&](int64_t i, int64_t o) {
     switch (kind) {
       case Reduce::kSum:
-      case Reduce::kMean: po[o] += px[i]; break;
-      case Reduce::kProd: po[o] *= px[i]; break;
+      case Reduce::kMean: po[o] = static_cast<T>(static_cast<Acc>(po[o]) + static_cast<Acc>(px[i])); break;
+      case Reduce::kProd: po[o] = static_cast<T>(static_cast<Acc>(po[o]) * static_cast<Acc>(px[i])); break;
       case Reduce::kMax: po[o] = std::max(po[o], px[i]); break;
       case Reduce::kMin: po[o] = std::min(po[o], px[i]); break;
     }
