@@ -61,6 +61,13 @@ absl::Status BuildPlans(const SavedModelInfo& info, LoadedModel* model) {
   return absl::OkStatus();
 }
 
+// Reads the model's slots from the bundle at `prefix`.
+absl::Status LoadWeightsFrom(const std::string& prefix, LoadedModel* model) {
+  ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> reader, BundleReader::Open(prefix));
+  ASSIGN_OR_RETURN(model->weights, LoadWeights(model->slots, *reader));
+  return absl::OkStatus();
+}
+
 absl::Status LoadModelWeights(const SavedModelInfo& info, const LoadOptions& options,
                               LoadedModel* model) {
   std::string prefix;
@@ -76,9 +83,7 @@ absl::Status LoadModelWeights(const SavedModelInfo& info, const LoadOptions& opt
         info.dir, " has no variables/ data for its ", model->slots.size(),
         " variables; pass a checkpoint"));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> reader, BundleReader::Open(prefix));
-  ASSIGN_OR_RETURN(model->weights, LoadWeights(model->slots, *reader));
-  return absl::OkStatus();
+  return LoadWeightsFrom(prefix, model);
 }
 
 }  // namespace
@@ -121,8 +126,7 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasH5(const std::string& path
   model->plans["serving_default"] = std::move(keras.plan);
   if (options != nullptr && !options->checkpoint.empty()) {
     ASSIGN_OR_RETURN(std::string prefix, ResolveCheckpointArgument(options->checkpoint));
-    ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> reader, BundleReader::Open(prefix));
-    ASSIGN_OR_RETURN(model->weights, LoadWeights(model->slots, *reader));
+    RETURN_IF_ERROR(LoadWeightsFrom(prefix, model.get()));
   }
   return model;
 }

@@ -64,6 +64,7 @@ class Builder {
   const tensorflow::SignatureDef& sig_;
   const SlotResolver& slots_;
   std::map<TensorRef, int> feeds_;     // fed tensor -> input index
+  std::set<int> fed_nodes_;            // nodes with a fed output
   std::map<TensorRef, int> value_of_;  // flat tensor -> value id
   std::map<int, int> max_output_;      // node -> highest output index used
   std::vector<Plan::Value> values_;
@@ -105,9 +106,7 @@ std::vector<int> Builder::Reachable(const std::vector<TensorRef>& fetches) const
     const int n = queue.front();
     queue.pop_front();
     const FlatNode& node = g_.node(n);
-    bool fed = false;
-    for (const auto& [ref, index] : feeds_) fed |= ref.node == n;
-    if (fed) continue;  // a fed node's inputs are not needed
+    if (fed_nodes_.contains(n)) continue;  // a fed node's inputs are not needed
     for (const TensorRef& in : node.inputs) {
       if (seen.insert(in.node).second) queue.push_back(in.node);
     }
@@ -124,10 +123,7 @@ absl::StatusOr<std::vector<int>> Builder::TopoSort(const std::vector<int>& nodes
   std::map<int, std::vector<int>> users;
   for (int n : nodes) {
     pending[n] = 0;
-    if (feeds_.end() != std::find_if(feeds_.begin(), feeds_.end(),
-                                     [&](const auto& f) { return f.first.node == n; })) {
-      continue;
-    }
+    if (fed_nodes_.contains(n)) continue;
     std::set<int> deps;
     for (const TensorRef& in : g_.node(n).inputs) deps.insert(in.node);
     for (int c : g_.node(n).control_inputs) deps.insert(c);
@@ -261,7 +257,10 @@ absl::StatusOr<std::unique_ptr<Plan>> Builder::Build() {
   std::vector<TensorRef> feed_refs, fetch_refs;
   ASSIGN_OR_RETURN(std::vector<PlanTensor> inputs, Tensors(sig_.inputs(), &feed_refs));
   ASSIGN_OR_RETURN(std::vector<PlanTensor> outputs, Tensors(sig_.outputs(), &fetch_refs));
-  for (size_t i = 0; i < feed_refs.size(); ++i) feeds_[feed_refs[i]] = static_cast<int>(i);
+  for (size_t i = 0; i < feed_refs.size(); ++i) {
+    feeds_[feed_refs[i]] = static_cast<int>(i);
+    fed_nodes_.insert(feed_refs[i].node);
+  }
   const std::vector<int> reachable = Reachable(fetch_refs);
   auto use = [&](const TensorRef& ref, const std::string& user) -> absl::Status {
     if (ref.index >= kMaxOutputs) {

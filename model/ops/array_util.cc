@@ -8,14 +8,6 @@
 
 namespace swapserve::array_internal {
 
-absl::Status KernelNode::Invalid(absl::string_view message) const {
-  return absl::InvalidArgumentError(absl::StrCat(op_, " node '", name_, "': ", message));
-}
-
-absl::Status KernelNode::Unsupported(absl::string_view message) const {
-  return absl::UnimplementedError(absl::StrCat(op_, " node '", name_, "': ", message));
-}
-
 absl::Status KernelNode::CheckArity(absl::Span<const Tensor> inputs, size_t n) const {
   if (inputs.size() != n) {
     return Invalid(absl::StrCat("expected ", n, " inputs, got ", inputs.size()));

@@ -39,12 +39,9 @@ inline constexpr int64_t kMaxOutputElements = int64_t{1} << 31;
 
 // The op and node name of a kernel, copied out of the NodeDef (which may not
 // outlive the kernel) so Compute-time errors read "<op> node '<name>': ...".
-class KernelNode {
+class KernelNode : public NodeName {
  public:
-  explicit KernelNode(const NodeAttrs& attrs) : op_(attrs.op()), name_(attrs.name()) {}
-
-  absl::Status Invalid(absl::string_view message) const;
-  absl::Status Unsupported(absl::string_view message) const;
+  explicit KernelNode(const NodeAttrs& attrs) : NodeName(attrs) {}
 
   // INVALID_ARGUMENT unless there are exactly `n` inputs.
   absl::Status CheckArity(absl::Span<const Tensor> inputs, size_t n) const;

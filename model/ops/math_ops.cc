@@ -21,7 +21,7 @@ using tensorflow::DT_INT64;
 
 // Applies out[i] = fn(a[ia], b[ib]) with broadcasting; Out is the output C type.
 template <typename T, typename Out, typename Fn>
-absl::Status Binary(const NodeAttrs& node, const Tensor& a, const Tensor& b,
+absl::Status Binary(const NodeName& node, const Tensor& a, const Tensor& b,
                     DataType out_dtype, Fn fn, Tensor& out) {
   absl::StatusOr<TensorShape> shape = BroadcastShape(a.shape(), b.shape());
   if (!shape.ok()) return node.Invalid(shape.status().message());
@@ -45,7 +45,7 @@ absl::Status Binary(const NodeAttrs& node, const Tensor& a, const Tensor& b,
   return absl::OkStatus();
 }
 
-absl::Status CheckBinaryInputs(const NodeAttrs& node, absl::Span<const Tensor> in) {
+absl::Status CheckBinaryInputs(const NodeName& node, absl::Span<const Tensor> in) {
   if (in.size() != 2) return node.Invalid(absl::StrCat("expects 2 inputs, got ", in.size()));
   if (in[0].dtype() != in[1].dtype()) {
     return node.Invalid(absl::StrCat("input dtypes differ: ", DataTypeName(in[0].dtype()),
@@ -58,10 +58,10 @@ absl::Status CheckBinaryInputs(const NodeAttrs& node, absl::Span<const Tensor> i
 template <template <typename> class Op, bool IntsToo = true>
 class ArithmeticKernel : public Kernel {
  public:
-  explicit ArithmeticKernel(const NodeAttrs& node) : node_(node.node_def()) {}
+  explicit ArithmeticKernel(const NodeAttrs& node) : node_(node) {}
   absl::Status Compute(absl::Span<const Tensor> in,
                        std::vector<Tensor>& out) const override {
-    NodeAttrs node(node_);
+    const NodeName& node = node_;
     RETURN_IF_ERROR(CheckBinaryInputs(node, in));
     switch (in[0].dtype()) {
       case DT_FLOAT: return Binary<float, float>(node, in[0], in[1], DT_FLOAT, Op<float>(), out[0]);
@@ -78,7 +78,7 @@ class ArithmeticKernel : public Kernel {
   }
 
  private:
-  tensorflow::NodeDef node_;
+  NodeName node_;
 };
 
 // Integer arithmetic wraps on overflow, as TF's does, by computing unsigned
@@ -133,10 +133,10 @@ absl::StatusOr<std::unique_ptr<Kernel>> MakeArithmetic(const KernelContext& c) {
 template <typename Cmp>
 class CompareKernel : public Kernel {
  public:
-  explicit CompareKernel(const NodeAttrs& node) : node_(node.node_def()) {}
+  explicit CompareKernel(const NodeAttrs& node) : node_(node) {}
   absl::Status Compute(absl::Span<const Tensor> in,
                        std::vector<Tensor>& out) const override {
-    NodeAttrs node(node_);
+    const NodeName& node = node_;
     RETURN_IF_ERROR(CheckBinaryInputs(node, in));
     auto fn = [](auto a, auto b) -> uint8_t { return Cmp()(a, b) ? 1 : 0; };
     switch (in[0].dtype()) {
@@ -150,7 +150,7 @@ class CompareKernel : public Kernel {
   }
 
  private:
-  tensorflow::NodeDef node_;
+  NodeName node_;
 };
 
 template <typename Cmp>
@@ -162,10 +162,10 @@ absl::StatusOr<std::unique_ptr<Kernel>> MakeCompare(const KernelContext& c) {
 template <typename Fn, bool IntsToo = false>
 class UnaryKernel : public Kernel {
  public:
-  explicit UnaryKernel(const NodeAttrs& node) : node_(node.node_def()) {}
+  explicit UnaryKernel(const NodeAttrs& node) : node_(node) {}
   absl::Status Compute(absl::Span<const Tensor> in,
                        std::vector<Tensor>& out) const override {
-    NodeAttrs node(node_);
+    const NodeName& node = node_;
     if (in.size() != 1) return node.Invalid("expects 1 input");
     switch (in[0].dtype()) {
       case DT_FLOAT: return Apply<float>(in[0], out[0]);
@@ -187,7 +187,7 @@ class UnaryKernel : public Kernel {
     for (int64_t i = 0, n = x.num_elements(); i < n; ++i) py[i] = fn(px[i]);
     return absl::OkStatus();
   }
-  tensorflow::NodeDef node_;
+  NodeName node_;
 };
 
 struct NegFn {
@@ -212,9 +212,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> MakeUnary(const KernelContext& c) {
 }
 
 absl::StatusOr<std::unique_ptr<Kernel>> MakeLogicalNot(const KernelContext& c) {
-  tensorflow::NodeDef def = c.node.node_def();
-  return MakeKernel([def](absl::Span<const Tensor> in, std::vector<Tensor>& out) -> absl::Status {
-    NodeAttrs node(def);
+  return MakeKernel([node = NodeName(c.node)](absl::Span<const Tensor> in,
+                                               std::vector<Tensor>& out) -> absl::Status {
     if (in.size() != 1 || in[0].dtype() != DT_BOOL) return node.Invalid("expects one bool input");
     ASSIGN_OR_RETURN(out[0], Tensor::Allocate(DT_BOOL, in[0].shape()));
     for (int64_t i = 0; i < in[0].num_elements(); ++i) {
@@ -229,9 +228,8 @@ template <typename T> struct OrOp { T operator()(T a, T b) const { return a || b
 
 template <template <typename> class Op>
 absl::StatusOr<std::unique_ptr<Kernel>> MakeLogical(const KernelContext& c) {
-  tensorflow::NodeDef def = c.node.node_def();
-  return MakeKernel([def](absl::Span<const Tensor> in, std::vector<Tensor>& out) -> absl::Status {
-    NodeAttrs node(def);
+  return MakeKernel([node = NodeName(c.node)](absl::Span<const Tensor> in,
+                                               std::vector<Tensor>& out) -> absl::Status {
     RETURN_IF_ERROR(CheckBinaryInputs(node, in));
     if (in[0].dtype() != DT_BOOL) return node.Invalid("expects bool inputs");
     return Binary<uint8_t, uint8_t>(node, in[0], in[1], DT_BOOL, Op<uint8_t>(), out[0]);

@@ -33,11 +33,11 @@ void Gemm(const T* a, int64_t ra, int64_t ca, bool ta, const T* b, int64_t rb,
 class MatMulKernel : public Kernel {
  public:
   MatMulKernel(const NodeAttrs& node, bool ta, bool tb)
-      : node_(node.node_def()), ta_(ta), tb_(tb) {}
+      : node_(node), ta_(ta), tb_(tb) {}
 
   absl::Status Compute(absl::Span<const Tensor> in,
                        std::vector<Tensor>& out) const override {
-    NodeAttrs node(node_);
+    const NodeName& node = node_;
     if (in.size() != 2) return node.Invalid("expects 2 inputs");
     const Tensor &a = in[0], &b = in[1];
     if (a.shape().rank() != 2 || b.shape().rank() != 2) {
@@ -73,7 +73,7 @@ class MatMulKernel : public Kernel {
   }
 
  private:
-  tensorflow::NodeDef node_;
+  NodeName node_;
   bool ta_, tb_;
 };
 
@@ -85,11 +85,11 @@ absl::StatusOr<std::unique_ptr<Kernel>> MakeMatMul(const KernelContext& c) {
 class BatchMatMulKernel : public Kernel {
  public:
   BatchMatMulKernel(const NodeAttrs& node, bool adj_x, bool adj_y, bool broadcast)
-      : node_(node.node_def()), adj_x_(adj_x), adj_y_(adj_y), broadcast_(broadcast) {}
+      : node_(node), adj_x_(adj_x), adj_y_(adj_y), broadcast_(broadcast) {}
 
   absl::Status Compute(absl::Span<const Tensor> in,
                        std::vector<Tensor>& out) const override {
-    NodeAttrs node(node_);
+    const NodeName& node = node_;
     if (in.size() != 2) return node.Invalid("expects 2 inputs");
     const Tensor &x = in[0], &y = in[1];
     if (x.dtype() != tensorflow::DT_FLOAT || y.dtype() != tensorflow::DT_FLOAT) {
@@ -129,7 +129,7 @@ class BatchMatMulKernel : public Kernel {
   }
 
  private:
-  tensorflow::NodeDef node_;
+  NodeName node_;
   bool adj_x_, adj_y_, broadcast_;
 };
 

@@ -44,11 +44,6 @@ absl::Status ParseExplicitPaddings(const NodeAttrs& node, WindowAttrs& w) {
 
 }  // namespace
 
-NodeLabel::NodeLabel(const NodeAttrs& attrs) {
-  def_.set_op(attrs.op());
-  def_.set_name(attrs.name());
-}
-
 absl::Status NodeLabel::CheckArity(absl::Span<const Tensor> inputs,
                                    const std::vector<Tensor>& outputs,
                                    size_t num_inputs,

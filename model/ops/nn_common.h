@@ -28,16 +28,9 @@ void RegisterPoolKernels(KernelRegistry& registry);
 // A node's op and name, kept by a kernel so that Compute-time errors read like
 // NodeAttrs' ("<op> node '<name>': ...") without holding on to the NodeDef,
 // which may not outlive the kernel.
-class NodeLabel {
+class NodeLabel : public NodeName {
  public:
-  explicit NodeLabel(const NodeAttrs& attrs);
-
-  absl::Status Invalid(absl::string_view message) const {
-    return NodeAttrs(def_).Invalid(message);
-  }
-  absl::Status Unsupported(absl::string_view message) const {
-    return NodeAttrs(def_).Unsupported(message);
-  }
+  explicit NodeLabel(const NodeAttrs& attrs) : NodeName(attrs) {}
 
   // OK when there are exactly `num_inputs` inputs and `num_outputs` output
   // slots.
@@ -51,9 +44,6 @@ class NodeLabel {
   // TensorShape::Make, with an error naming the node and `what` on overflow.
   absl::StatusOr<TensorShape> MakeShape(std::vector<int64_t> dims,
                                         absl::string_view what) const;
-
- private:
-  tensorflow::NodeDef def_;  // op and name only
 };
 
 // Unsupported unless the attribute `attr` (when present) is DT_FLOAT.

@@ -12,8 +12,21 @@ bool NodeAttrs::Has(absl::string_view attr) const {
   return node_.attr().contains(std::string(attr));
 }
 
+namespace {
+
+absl::Status NodeError(absl::StatusCode code, absl::string_view op, absl::string_view name,
+                       absl::string_view message) {
+  return absl::Status(code, absl::StrCat(op, " node '", name, "': ", message));
+}
+
+}  // namespace
+
 absl::Status NodeAttrs::Error(absl::StatusCode code, absl::string_view message) const {
-  return absl::Status(code, absl::StrCat(op(), " node '", name(), "': ", message));
+  return NodeError(code, op(), name(), message);
+}
+
+absl::Status NodeName::Error(absl::StatusCode code, absl::string_view message) const {
+  return NodeError(code, op_, name_, message);
 }
 
 absl::StatusOr<const AttrValue*> NodeAttrs::Find(absl::string_view attr,

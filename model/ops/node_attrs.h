@@ -57,6 +57,27 @@ class NodeAttrs {
   const tensorflow::NodeDef& node_;
 };
 
+// A node's op and name, for a kernel to keep: its Compute-time errors then read
+// like NodeAttrs' ("<op> node '<name>': ...") without holding the NodeDef, which
+// may not outlive the kernel. Immutable; safe to share.
+class NodeName {
+ public:
+  explicit NodeName(const NodeAttrs& attrs) : op_(attrs.op()), name_(attrs.name()) {}
+
+  const std::string& op() const { return op_; }
+  const std::string& name() const { return name_; }
+  absl::Status Error(absl::StatusCode code, absl::string_view message) const;
+  absl::Status Unsupported(absl::string_view message) const {
+    return Error(absl::StatusCode::kUnimplemented, message);
+  }
+  absl::Status Invalid(absl::string_view message) const {
+    return Error(absl::StatusCode::kInvalidArgument, message);
+  }
+
+ private:
+  std::string op_, name_;
+};
+
 }  // namespace swapserve
 
 #endif  // SWAPSERVE_MODEL_OPS_NODE_ATTRS_H_

@@ -23,11 +23,11 @@ class ParseExampleKernel : public Kernel {
  public:
   // V2 keeps all dense keys in one vector input; V1 has one input per key.
   ParseExampleKernel(const NodeAttrs& node, std::vector<DenseFeature> dense, bool v2)
-      : node_(node.node_def()), dense_(std::move(dense)), v2_(v2) {}
+      : node_(node), dense_(std::move(dense)), v2_(v2) {}
 
   absl::Status Compute(absl::Span<const Tensor> in,
                        std::vector<Tensor>& out) const override {
-    NodeAttrs node(node_);
+    const NodeName& node = node_;
     const size_t nd = dense_.size();
     // V1: serialized, names, dense_keys x nd, dense_defaults x nd.
     // V2: serialized, names, sparse_keys, dense_keys, ragged_keys, dense_defaults x nd.
@@ -72,7 +72,7 @@ class ParseExampleKernel : public Kernel {
   }
 
  private:
-  static absl::Status Fill(const NodeAttrs& node, const tensorflow::Example& example,
+  static absl::Status Fill(const NodeName& node, const tensorflow::Example& example,
                            const std::string& key, const DenseFeature& spec,
                            const Tensor& fallback, int64_t b, Tensor& out) {
     const int64_t n = spec.size, at = b * n;
@@ -121,7 +121,7 @@ class ParseExampleKernel : public Kernel {
     }
   }
 
-  tensorflow::NodeDef node_;
+  NodeName node_;
   std::vector<DenseFeature> dense_;
   bool v2_;
 };

@@ -17,7 +17,7 @@ using tensorflow::DT_INT32;
 using tensorflow::DT_INT64;
 
 // Reads an int32/int64 scalar or vector tensor as int64 values.
-absl::StatusOr<std::vector<int64_t>> IntValues(const NodeAttrs& node, const Tensor& t) {
+absl::StatusOr<std::vector<int64_t>> IntValues(const NodeName& node, const Tensor& t) {
   std::vector<int64_t> v(t.num_elements());
   if (t.dtype() == DT_INT32) {
     std::copy(t.data<int32_t>(), t.data<int32_t>() + v.size(), v.begin());
@@ -31,7 +31,7 @@ absl::StatusOr<std::vector<int64_t>> IntValues(const NodeAttrs& node, const Tens
 }
 
 // Marks the reduced axes of a rank-`rank` input, accepting negative axes.
-absl::StatusOr<std::vector<bool>> ReducedAxes(const NodeAttrs& node, int rank,
+absl::StatusOr<std::vector<bool>> ReducedAxes(const NodeName& node, int rank,
                                               const std::vector<int64_t>& axes) {
   std::vector<bool> reduced(rank, false);
   for (int64_t a : axes) {
@@ -79,11 +79,11 @@ void ReduceInto(Reduce kind, const Tensor& x, const TensorShape& kept, Tensor& o
 class ReduceKernel : public Kernel {
  public:
   ReduceKernel(const NodeAttrs& node, Reduce kind, bool keep_dims)
-      : node_(node.node_def()), kind_(kind), keep_dims_(keep_dims) {}
+      : node_(node), kind_(kind), keep_dims_(keep_dims) {}
 
   absl::Status Compute(absl::Span<const Tensor> in,
                        std::vector<Tensor>& out) const override {
-    NodeAttrs node(node_);
+    const NodeName& node = node_;
     if (in.size() != 2) return node.Invalid("expects input and reduction axes");
     const Tensor& x = in[0];
     ASSIGN_OR_RETURN(std::vector<int64_t> axes, IntValues(node, in[1]));
@@ -111,7 +111,7 @@ class ReduceKernel : public Kernel {
   }
 
  private:
-  tensorflow::NodeDef node_;
+  NodeName node_;
   Reduce kind_;
   bool keep_dims_;
 };
@@ -126,10 +126,10 @@ template <bool kMax>
 class ArgKernel : public Kernel {
  public:
   ArgKernel(const NodeAttrs& node, DataType out_type)
-      : node_(node.node_def()), out_type_(out_type) {}
+      : node_(node), out_type_(out_type) {}
   absl::Status Compute(absl::Span<const Tensor> in,
                        std::vector<Tensor>& out) const override {
-    NodeAttrs node(node_);
+    const NodeName& node = node_;
     if (in.size() != 2) return node.Invalid("expects input and dimension");
     const Tensor& x = in[0];
     ASSIGN_OR_RETURN(std::vector<int64_t> axes, IntValues(node, in[1]));
@@ -178,7 +178,7 @@ class ArgKernel : public Kernel {
     }
     return absl::OkStatus();
   }
-  tensorflow::NodeDef node_;
+  NodeName node_;
   DataType out_type_;
 };
 
