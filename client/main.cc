@@ -1,5 +1,6 @@
-// swapserve-cli: inspect (show) and run (run) models offline. Each subcommand parses its own
-// flags; failures print one line to stderr and exit non-zero.
+// swapserve-cli: inspect (show) and run (run) models offline, and call a running
+// server (remote.h). Each subcommand parses its own flags; failures print one line
+// to stderr and exit non-zero.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -8,6 +9,7 @@
 
 #include "client/args.h"
 #include "client/describe.h"
+#include "client/remote.h"
 #include "client/run.h"
 
 namespace swapserve::cli {
@@ -23,7 +25,8 @@ constexpr char kUsage[] =
     "  run PATH --input FILE.json [--signature S] [--checkpoint PREFIX_OR_DIR]\n"
     "       [--output FILE]  run one signature offline; input/output JSON as in\n"
     "                       ../shared/fixtures/expected/*.json\n"
-    "  help                 this text\n";
+    "  help                 this text\n"
+    "\n";
 
 int Fail(const std::string& message, int code = 1) {
   std::cerr << "swapserve-cli: " << message << "\n";
@@ -80,17 +83,18 @@ int Run(const std::vector<std::string>& words) {
 int main(int argc, char** argv) {
   using namespace swapserve::cli;
   if (argc < 2) {
-    std::cerr << kUsage;
+    std::cerr << kUsage << kRemoteUsage;
     return 2;
   }
   const std::string command = argv[1];
   const std::vector<std::string> words(argv + 2, argv + argc);
   if (command == "show") return Show(words);
   if (command == "run") return Run(words);
+  if (IsRemoteCommand(command)) return RunRemoteCommand(command, words);
   if (command == "help" || command == "--help" || command == "-h") {
-    std::cout << kUsage;
+    std::cout << kUsage << kRemoteUsage;
     return 0;
   }
-  std::cerr << "swapserve-cli: unknown command '" << command << "'\n\n" << kUsage;
+  std::cerr << "swapserve-cli: unknown command '" << command << "'\n\n" << kUsage << kRemoteUsage;
   return 2;
 }

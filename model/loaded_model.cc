@@ -110,6 +110,24 @@ absl::StatusOr<const Plan*> LoadedModel::FindPlan(const std::string& signature) 
 
 namespace {
 
+// The SignatureDef a plan built without one (from a Keras config) would have.
+tensorflow::SignatureDef SignatureDefOf(const Plan& plan) {
+  tensorflow::SignatureDef def;
+  def.set_method_name(plan.method());
+  auto fill = [](const PlanTensor& t, tensorflow::TensorInfo* info) {
+    info->set_name(t.tensor_name);
+    info->set_dtype(t.dtype);
+    if (!t.shape_known) {
+      info->mutable_tensor_shape()->set_unknown_rank(true);
+      return;
+    }
+    for (int64_t d : t.shape) info->mutable_tensor_shape()->add_dim()->set_size(d);
+  };
+  for (const PlanTensor& t : plan.inputs()) fill(t, &(*def.mutable_inputs())[t.alias]);
+  for (const PlanTensor& t : plan.outputs()) fill(t, &(*def.mutable_outputs())[t.alias]);
+  return def;
+}
+
 absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasH5(const std::string& path,
                                                          const LoadOptions* options) {
   ASSIGN_OR_RETURN(KerasH5File file, ReadKerasH5(path));
@@ -123,6 +141,7 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasH5(const std::string& path
   model->path = path;
   model->slots = std::move(keras.slots);
   model->weights = std::move(keras.weights);
+  model->signature_defs["serving_default"] = SignatureDefOf(*keras.plan);
   model->plans["serving_default"] = std::move(keras.plan);
   if (options != nullptr && !options->checkpoint.empty()) {
     ASSIGN_OR_RETURN(std::string prefix, ResolveCheckpointArgument(options->checkpoint));
@@ -143,6 +162,7 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> Load(const std::string& path,
   ASSIGN_OR_RETURN(SavedModelInfo info, ReadSavedModel(resolved.path));
   auto model = std::make_unique<LoadedModel>();
   model->path = resolved.path;
+  model->signature_defs = info.meta_graph.signature_def();
   absl::Status built = BuildPlans(info, model.get());
   if (options == nullptr) return model;  // analysis: report what runs and why not
   RETURN_IF_ERROR(built);

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "model/graph/plan.h"
 #include "model/weights.h"
+#include "tensorflow/core/protobuf/meta_graph.pb.h"
 
 namespace swapserve {
 
@@ -32,6 +33,10 @@ struct LoadedModel {
   std::map<std::string, std::unique_ptr<Plan>> plans;
   std::map<std::string, absl::Status> unavailable;
   std::shared_ptr<const WeightSet> weights;
+  // Every signature as the model declares it (a SavedModel's own SignatureDefs,
+  // including ones that cannot run; for .h5 files the one Keras would export) —
+  // what GetModelMetadata returns.
+  google::protobuf::Map<std::string, tensorflow::SignatureDef> signature_defs;
 
   // The plan for `signature` (empty: serving_default), or NOT_FOUND /
   // the reason it is unavailable.

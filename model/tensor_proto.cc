@@ -131,4 +131,41 @@ void TensorToProto(const Tensor& tensor, tensorflow::TensorProto* proto) {
   }
 }
 
+namespace {
+
+template <typename T, typename Field>
+void AppendAll(const Tensor& t, Field* field) {
+  const T* v = t.data<T>();
+  field->Reserve(static_cast<int>(t.num_elements()));
+  for (int64_t i = 0; i < t.num_elements(); ++i) field->Add(v[i]);
+}
+
+}  // namespace
+
+void TensorToProtoField(const Tensor& t, tensorflow::TensorProto* p) {
+  p->Clear();
+  p->set_dtype(t.dtype());
+  t.shape().ToProto(p->mutable_tensor_shape());
+  switch (t.dtype()) {
+    case tensorflow::DT_FLOAT: return AppendAll<float>(t, p->mutable_float_val());
+    case tensorflow::DT_DOUBLE: return AppendAll<double>(t, p->mutable_double_val());
+    case tensorflow::DT_HALF:
+    case tensorflow::DT_BFLOAT16: return AppendAll<uint16_t>(t, p->mutable_half_val());
+    case tensorflow::DT_INT8: return AppendAll<int8_t>(t, p->mutable_int_val());
+    case tensorflow::DT_INT16: return AppendAll<int16_t>(t, p->mutable_int_val());
+    case tensorflow::DT_INT32: return AppendAll<int32_t>(t, p->mutable_int_val());
+    case tensorflow::DT_UINT8: return AppendAll<uint8_t>(t, p->mutable_int_val());
+    case tensorflow::DT_UINT16: return AppendAll<uint16_t>(t, p->mutable_int_val());
+    case tensorflow::DT_INT64: return AppendAll<int64_t>(t, p->mutable_int64_val());
+    case tensorflow::DT_UINT32: return AppendAll<uint32_t>(t, p->mutable_uint32_val());
+    case tensorflow::DT_UINT64: return AppendAll<uint64_t>(t, p->mutable_uint64_val());
+    case tensorflow::DT_BOOL: return AppendAll<uint8_t>(t, p->mutable_bool_val());
+    case tensorflow::DT_STRING:
+      for (const std::string& s : t.strings()) p->add_string_val(s);
+      return;
+    default:  // every dtype a Tensor can hold is listed above
+      TensorToProto(t, p);
+  }
+}
+
 }  // namespace swapserve

@@ -22,6 +22,10 @@ absl::StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& proto);
 // string_val for strings.
 void TensorToProto(const Tensor& tensor, tensorflow::TensorProto* proto);
 
+// Writes the values into the typed *_val field instead (TF's AsProtoField): what
+// TF Serving's responses carry, and what clients reading `float_val` expect.
+void TensorToProtoField(const Tensor& tensor, tensorflow::TensorProto* proto);
+
 }  // namespace swapserve
 
 #endif  // SWAPSERVE_MODEL_TENSOR_PROTO_H_

@@ -1,0 +1,57 @@
+// Servable: one loaded model version as the daemon serves it — the immutable
+// LoadedModel (plans, slots, signature definitions) plus the weights currently
+// answering, which can be replaced atomically without touching the plans.
+//
+// A request calls Weights() once at its start and uses that snapshot to its end:
+// a Swap() between two requests changes what the next one sees, never what a
+// running one computes with. The old WeightSet is freed when its last request ends.
+//
+// Thread safety: all methods are thread-safe; Weights() never waits for a Swap().
+#ifndef SWAPSERVE_MODEL_SERVABLE_H_
+#define SWAPSERVE_MODEL_SERVABLE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "model/loaded_model.h"
+#include "model/weights.h"
+
+namespace swapserve {
+
+// The weights a request runs with and which generation they are.
+struct ServedWeights {
+  std::shared_ptr<const WeightSet> set;
+  // 1 for the weights the version loaded with, +1 for each Swap().
+  int64_t generation = 1;
+};
+
+class Servable {
+ public:
+  // `model` must have its weights loaded.
+  explicit Servable(std::unique_ptr<const LoadedModel> model);
+
+  Servable(const Servable&) = delete;
+  Servable& operator=(const Servable&) = delete;
+
+  const LoadedModel& model() const { return *model_; }
+
+  // The current weights; never null.
+  std::shared_ptr<const ServedWeights> Weights() const { return weights_.load(); }
+
+  // Makes `weights` (which must fit model().slots) current; returns its generation.
+  int64_t Swap(std::shared_ptr<const WeightSet> weights);
+
+ private:
+  std::unique_ptr<const LoadedModel> model_;
+  // Orders concurrent Swap() calls so that generations increase; readers never
+  // take it.
+  std::mutex swap_mu_;
+  std::atomic<std::shared_ptr<const ServedWeights>> weights_;
+};
+
+}  // namespace swapserve
+
+#endif  // SWAPSERVE_MODEL_SERVABLE_H_

@@ -1,0 +1,23 @@
+// Reading a --model_config_file: a ModelServerConfig in protobuf text format, as
+// tensorflow_model_server reads it. Stateless, thread-safe.
+#ifndef SWAPSERVE_SERVER_CONFIG_FILE_H_
+#define SWAPSERVE_SERVER_CONFIG_FILE_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "tensorflow_serving/config/model_server_config.pb.h"
+
+namespace swapserve::server {
+
+// Errors name the file, and for a parse error the line and column.
+absl::StatusOr<tensorflow::serving::ModelServerConfig> ReadModelServerConfig(
+    const std::string& path);
+
+// The same, from text already read.
+absl::StatusOr<tensorflow::serving::ModelServerConfig> ParseModelServerConfig(
+    const std::string& text, const std::string& what);
+
+}  // namespace swapserve::server
+
+#endif  // SWAPSERVE_SERVER_CONFIG_FILE_H_

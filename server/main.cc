@@ -1,0 +1,139 @@
+// swapserve: serves TensorFlow/Keras models over TF Serving's gRPC API.
+// Flags carry tensorflow_model_server's names where the meaning is the same.
+// SIGTERM/SIGINT: stop accepting calls, let in-flight ones finish (bounded by
+// --shutdown_grace_seconds), exit 0.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "model/util/file.h"
+#include "server/server.h"
+
+ABSL_FLAG(int32_t, port, 8500, "Port to listen on for gRPC (0: pick a free port).");
+ABSL_FLAG(std::string, port_file, "",
+          "After listening, write the port number to this file (atomically); useful "
+          "with --port=0.");
+ABSL_FLAG(std::string, model_name, "default",
+          "Name of the model when serving one model from --model_base_path.");
+ABSL_FLAG(std::string, model_base_path, "",
+          "Path of the model to serve: a directory of numeric version directories, a "
+          "SavedModel directory or a Keras .h5 file (both served as version 1).");
+ABSL_FLAG(std::string, checkpoint_dir, "",
+          "With --model_base_path: a directory of training checkpoints (`checkpoint` "
+          "pointer file) whose latest checkpoint supplies the model's weights.");
+ABSL_FLAG(std::string, model_config_file, "",
+          "A ModelServerConfig in protobuf text format naming the models to serve "
+          "(model_config_list { config { name base_path model_platform "
+          "model_version_policy version_labels checkpoint_dir } }). Overrides "
+          "--model_name/--model_base_path.");
+ABSL_FLAG(int32_t, model_config_file_poll_wait_seconds, 0,
+          "Re-read --model_config_file this often and apply changes (0: read once).");
+ABSL_FLAG(int32_t, file_system_poll_wait_seconds, 1,
+          "Look for new model versions this often (0: only at start and on reload).");
+ABSL_FLAG(int32_t, max_num_load_retries, 5,
+          "Retry a failed version load this many times (a version directory may still "
+          "be being copied).");
+ABSL_FLAG(int64_t, load_retry_interval_micros, 60LL * 1000 * 1000,
+          "Wait this long between load retries.");
+ABSL_FLAG(int32_t, grpc_max_threads, 0, "Most threads gRPC may use (0: gRPC's default).");
+ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
+          "Largest request or response message, in bytes; bigger requests are refused "
+          "with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int32_t, shutdown_grace_seconds, 10,
+          "On SIGTERM/SIGINT, let in-flight calls run this long before cancelling them.");
+
+namespace {
+
+using swapserve::server::ServerOptions;
+
+absl::StatusOr<ServerOptions> OptionsFromFlags() {
+  ServerOptions o;
+  o.port = absl::GetFlag(FLAGS_port);
+  o.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
+  o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  o.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds));
+  o.manager.poll_wait = absl::Seconds(absl::GetFlag(FLAGS_file_system_poll_wait_seconds));
+  o.manager.max_num_load_retries = absl::GetFlag(FLAGS_max_num_load_retries);
+  o.manager.load_retry_interval =
+      absl::Microseconds(absl::GetFlag(FLAGS_load_retry_interval_micros));
+  o.model_config_file = absl::GetFlag(FLAGS_model_config_file);
+  o.config_poll_wait = absl::Seconds(absl::GetFlag(FLAGS_model_config_file_poll_wait_seconds));
+  if (o.port < 0 || o.port > 65535) return absl::InvalidArgumentError("--port must be 0..65535");
+  if (o.max_message_bytes <= 0) return absl::InvalidArgumentError("--max_message_bytes must be > 0");
+  if (o.manager.max_num_load_retries < 0) {
+    return absl::InvalidArgumentError("--max_num_load_retries must be >= 0");
+  }
+  if (!o.model_config_file.empty()) return o;
+  if (absl::GetFlag(FLAGS_model_base_path).empty()) {
+    return absl::InvalidArgumentError(
+        "give --model_base_path (with --model_name) or --model_config_file");
+  }
+  auto* model = o.config.mutable_model_config_list()->add_config();
+  model->set_name(absl::GetFlag(FLAGS_model_name));
+  model->set_base_path(absl::GetFlag(FLAGS_model_base_path));
+  model->set_model_platform("tensorflow");
+  model->set_checkpoint_dir(absl::GetFlag(FLAGS_checkpoint_dir));
+  return o;
+}
+
+// Blocks SIGTERM/SIGINT in every thread (gRPC's threads inherit the mask) so that
+// main can wait for them with sigwait.
+sigset_t BlockShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves TensorFlow SavedModels and Keras .h5 models over TF Serving's gRPC API.\n"
+      "  swapserve --model_base_path=/models/m [--model_name=m] [--port=8500]\n"
+      "  swapserve --model_config_file=models.config");
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "server/");
+  };
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+
+  absl::StatusOr<ServerOptions> options = OptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "swapserve: %s\n", std::string(options.status().message()).c_str());
+    return 2;
+  }
+  const sigset_t signals = BlockShutdownSignals();
+  absl::StatusOr<std::unique_ptr<swapserve::server::Server>> server =
+      swapserve::server::Server::Start(*std::move(options));
+  if (!server.ok()) {
+    LOG(ERROR) << "swapserve failed to start: " << server.status();
+    return 1;
+  }
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (!port_file.empty()) {
+    absl::Status s = swapserve::WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"));
+    if (!s.ok()) {
+      LOG(ERROR) << "cannot write --port_file: " << s;
+      return 1;
+    }
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  LOG(INFO) << "Received " << (signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->Shutdown();
+  LOG(INFO) << "Stopped";
+  return 0;
+}

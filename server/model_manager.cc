@@ -1,0 +1,317 @@
+#include "server/model_manager.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "glog/logging.h"
+#include "model/formats/model_path.h"
+#include "model/formats/saved_model.h"
+#include "model/util/file.h"
+#include "server/version_policy.h"
+
+namespace swapserve::server {
+namespace {
+
+using tensorflow::serving::ModelVersionStatus;
+
+// The versions under a base path: numeric subdirectories (TF Serving's layout),
+// or version 1 when the base path is itself a SavedModel directory or a file.
+absl::StatusOr<std::map<int64_t, std::string>> ListOnDisk(const std::string& base) {
+  if (!PathExists(base)) {
+    return absl::NotFoundError(absl::StrCat("base path ", base, " does not exist"));
+  }
+  if (!IsDirectory(base) || IsSavedModelDir(base)) return std::map<int64_t, std::string>{{1, base}};
+  std::map<int64_t, std::string> found;
+  for (const VersionDir& v : ListVersionDirs(base)) found[v.version] = v.path;
+  if (found.empty()) {
+    return absl::NotFoundError(absl::StrCat("no versions of the model found under ", base));
+  }
+  return found;
+}
+
+absl::StatusOr<std::shared_ptr<const Servable>> LoadServable(const std::string& path,
+                                                             const std::string& checkpoint_dir) {
+  LoadOptions options;
+  options.checkpoint = checkpoint_dir;
+  absl::StatusOr<std::unique_ptr<LoadedModel>> model = LoadModel(path, options);
+  if (!model.ok()) return model.status();
+  return std::make_shared<const Servable>(*std::move(model));
+}
+
+absl::Status ValidateConfig(const ModelConfigList& config) {
+  std::set<std::string> names;
+  for (const ModelConfig& m : config.config()) {
+    if (m.name().empty()) return absl::InvalidArgumentError("a model config has no name");
+    if (!names.insert(m.name()).second) {
+      return absl::InvalidArgumentError(absl::StrCat("model name '", m.name(), "' appears twice"));
+    }
+    if (m.base_path().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("model '", m.name(), "' has no base_path"));
+    }
+    if (!m.model_platform().empty() && m.model_platform() != "tensorflow") {
+      return absl::InvalidArgumentError(absl::StrCat("model '", m.name(), "': model_platform '",
+                                                     m.model_platform(),
+                                                     "' is not supported (use \"tensorflow\")"));
+    }
+    if (m.model_type() == tensorflow::serving::OTHER) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model '", m.name(), "': model_type OTHER is not supported"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// True when the change needs the versions loaded afresh (not just a new policy).
+bool ChangesWhatIsLoaded(const ModelConfig& a, const ModelConfig& b) {
+  return a.base_path() != b.base_path() || a.checkpoint_dir() != b.checkpoint_dir();
+}
+
+}  // namespace
+
+ModelManager::ModelManager(ManagerOptions options) : options_(options) {}
+
+ModelManager::~ModelManager() { Stop(); }
+
+void ModelManager::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (poller_.joinable()) poller_.join();
+}
+
+absl::Status ModelManager::ApplyConfig(const ModelConfigList& config) {
+  if (absl::Status valid = ValidateConfig(config); !valid.ok()) return valid;
+  {
+    absl::MutexLock lock(&mu_);
+    std::map<std::string, ModelRecord> next;
+    for (const ModelConfig& m : config.config()) {
+      auto old = models_.find(m.name());
+      if (old != models_.end() && !ChangesWhatIsLoaded(old->second.config, m)) {
+        next[m.name()] = std::move(old->second);
+      } else {
+        LOG(INFO) << (old == models_.end() ? "Adding" : "Re-adding") << " model " << m.name()
+                  << " from " << m.base_path();
+        next[m.name()].generation = next_generation_++;
+      }
+      next[m.name()].config = m;
+    }
+    for (const auto& [name, record] : models_) {
+      if (next.count(name) == 0) LOG(INFO) << "Removing model " << name;
+    }
+    models_ = std::move(next);  // removed versions live on in their requests' handles
+  }
+  RunRound();
+  return absl::OkStatus();
+}
+
+void ModelManager::Start(std::function<void()> on_round) {
+  if (on_round) on_round();
+  if (options_.poll_wait <= absl::ZeroDuration()) return;
+  poller_ = std::thread([this, on_round = std::move(on_round)] { PollLoop(on_round); });
+}
+
+void ModelManager::PollLoop(std::function<void()> on_round) {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.poll_wait);
+      if (stopping_) return;
+    }
+    RunRound();
+    if (on_round) on_round();
+  }
+}
+
+void ModelManager::RunRound() {
+  absl::MutexLock round(&round_mu_);
+  std::vector<std::pair<std::string, ModelRecord>> snapshot;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, record] : models_) {
+      snapshot.push_back({name, ModelRecord{record.config, record.generation, {}, {}}});
+    }
+  }
+  for (const auto& [name, record] : snapshot) {
+    absl::StatusOr<std::map<int64_t, std::string>> on_disk = ListOnDisk(record.config.base_path());
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = models_.find(name);
+      if (it == models_.end()) continue;
+      std::string problem = on_disk.ok() ? "" : std::string(on_disk.status().message());
+      if (problem != it->second.listing_problem && !problem.empty()) {
+        LOG(WARNING) << "Model " << name << ": " << problem;
+      }
+      it->second.listing_problem = problem;
+    }
+    if (!on_disk.ok()) continue;  // keep serving what is loaded
+    std::set<int64_t> versions;
+    for (const auto& [v, path] : *on_disk) versions.insert(v);
+    const std::set<int64_t> aspired =
+        AspiredVersions(record.config.model_version_policy(), versions);
+    std::map<int64_t, std::string> wanted;
+    for (int64_t v : aspired) wanted[v] = on_disk->at(v);
+    for (const LoadJob& job : PlanLoads(name, record.generation, wanted)) {
+      const absl::Time start = absl::Now();
+      absl::StatusOr<std::shared_ptr<const Servable>> loaded =
+          LoadServable(job.path, job.checkpoint_dir);
+      if (loaded.ok()) {
+        LOG(INFO) << "Loaded model " << name << " version " << job.version << " from "
+                  << job.path << " in " << absl::ToInt64Milliseconds(absl::Now() - start)
+                  << " ms";
+      }
+      FinishLoad(job, std::move(loaded));
+    }
+    UnloadUnwanted(name, record.generation, aspired);
+  }
+}
+
+std::vector<ModelManager::LoadJob> ModelManager::PlanLoads(
+    const std::string& name, int64_t generation, const std::map<int64_t, std::string>& wanted) {
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(name);
+  if (it == models_.end() || it->second.generation != generation) return {};
+  ModelRecord& model = it->second;
+  std::vector<LoadJob> jobs;
+  const absl::Time now = absl::Now();
+  for (const auto& [v, path] : wanted) {
+    VersionRecord& rec = model.versions[v];
+    const bool unloaded = rec.state == ModelVersionStatus::END && rec.status.ok();
+    if (unloaded) rec = VersionRecord{};
+    if (rec.state != ModelVersionStatus::START && rec.state != ModelVersionStatus::LOADING) continue;
+    if (rec.next_attempt > now) continue;
+    rec.path = path;
+    rec.state = ModelVersionStatus::LOADING;
+    jobs.push_back(LoadJob{name, generation, v, path, model.config.checkpoint_dir()});
+  }
+  return jobs;
+}
+
+void ModelManager::FinishLoad(const LoadJob& job,
+                              absl::StatusOr<std::shared_ptr<const Servable>> loaded) {
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(job.name);
+  if (it == models_.end() || it->second.generation != job.generation) return;
+  auto v = it->second.versions.find(job.version);
+  if (v == it->second.versions.end() || v->second.state != ModelVersionStatus::LOADING) return;
+  VersionRecord& rec = v->second;
+  if (loaded.ok()) {
+    rec.servable = *std::move(loaded);
+    rec.state = ModelVersionStatus::AVAILABLE;
+    rec.status = absl::OkStatus();
+    return;
+  }
+  rec.status = loaded.status();
+  if (++rec.failed_attempts > options_.max_num_load_retries) {
+    rec.state = ModelVersionStatus::END;
+    LOG(ERROR) << "Giving up loading model " << job.name << " version " << job.version
+               << " after " << rec.failed_attempts << " attempts: " << rec.status;
+    return;
+  }
+  rec.next_attempt = absl::Now() + options_.load_retry_interval;
+  LOG(WARNING) << "Loading model " << job.name << " version " << job.version << " from "
+               << job.path << " failed (attempt " << rec.failed_attempts << " of "
+               << options_.max_num_load_retries + 1 << ", retrying in "
+               << absl::FormatDuration(options_.load_retry_interval) << "): " << rec.status;
+}
+
+void ModelManager::UnloadUnwanted(const std::string& name, int64_t generation,
+                                  const std::set<int64_t>& aspired) {
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(name);
+  if (it == models_.end() || it->second.generation != generation) return;
+  bool wanted_available = false;
+  for (int64_t v : aspired) {
+    auto rec = it->second.versions.find(v);
+    if (rec != it->second.versions.end() && rec->second.state == ModelVersionStatus::AVAILABLE) {
+      wanted_available = true;
+    }
+  }
+  for (auto& [v, rec] : it->second.versions) {
+    if (aspired.count(v) != 0 || rec.state == ModelVersionStatus::END) continue;
+    if (rec.state == ModelVersionStatus::AVAILABLE) {
+      // Availability first: keep an old version until a wanted one answers.
+      if (!wanted_available && !aspired.empty()) continue;
+      LOG(INFO) << "Unloading model " << name << " version " << v;
+      rec.state = ModelVersionStatus::UNLOADING;
+    }
+    rec.servable.reset();  // requests holding it finish on it
+    rec.state = ModelVersionStatus::END;
+    rec.status = absl::OkStatus();
+  }
+}
+
+absl::StatusOr<ServableHandle> ModelManager::Find(
+    const tensorflow::serving::ModelSpec& spec) const {
+  if (spec.name().empty()) return absl::InvalidArgumentError("ModelSpec has no name specified.");
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = models_.find(spec.name());
+  auto request = [&]() -> std::string {
+    if (spec.has_version()) {
+      return absl::StrCat("Specific(", spec.name(), ", ", spec.version().value(), ")");
+    }
+    if (!spec.version_label().empty()) {
+      return absl::StrCat("Label(", spec.name(), ", ", spec.version_label(), ")");
+    }
+    return absl::StrCat("Latest(", spec.name(), ")");
+  };
+  if (it == models_.end()) {
+    return absl::NotFoundError(absl::StrCat("Servable not found for request: ", request()));
+  }
+  const ModelRecord& model = it->second;
+  std::optional<int64_t> version;
+  if (spec.has_version()) version = spec.version().value();
+  if (!spec.version_label().empty()) {
+    auto label = model.config.version_labels().find(spec.version_label());
+    if (label == model.config.version_labels().end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Unrecognized servable version label: ", spec.version_label()));
+    }
+    version = label->second;
+  }
+  for (auto v = model.versions.rbegin(); v != model.versions.rend(); ++v) {
+    if (v->second.state != ModelVersionStatus::AVAILABLE) continue;
+    if (version && v->first != *version) continue;
+    return ServableHandle{spec.name(), v->first, v->second.servable};
+  }
+  return absl::NotFoundError(absl::StrCat("Servable not found for request: ", request()));
+}
+
+absl::StatusOr<std::vector<VersionStatus>> ModelManager::Status(
+    const std::string& name, std::optional<int64_t> version) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = models_.find(name);
+  if (it == models_.end() || it->second.versions.empty()) {
+    return absl::NotFoundError(absl::StrCat("Could not find any versions of model ", name));
+  }
+  std::vector<VersionStatus> out;
+  for (const auto& [v, rec] : it->second.versions) {
+    if (version && v != *version) continue;
+    out.push_back(VersionStatus{v, rec.state, rec.status});
+  }
+  if (out.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("Could not find version ", *version, " of model ", name));
+  }
+  return out;
+}
+
+bool ModelManager::AllModelsAvailable() const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [name, model] : models_) {
+    bool any = false;
+    for (const auto& [v, rec] : model.versions) any |= rec.state == ModelVersionStatus::AVAILABLE;
+    if (!any) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> ModelManager::ModelNames() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::string> names;
+  for (const auto& [name, model] : models_) names.push_back(name);
+  return names;
+}
+
+}  // namespace swapserve::server

@@ -1,0 +1,126 @@
+#include "server/server.h"
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
+#include "grpcpp/server_builder.h"
+#include "server/config_file.h"
+
+namespace swapserve::server {
+
+Server::Server(ServerOptions options)
+    : options_(std::move(options)),
+      manager_(options_.manager),
+      prediction_service_(&manager_),
+      model_service_(&manager_, [this](const tensorflow::serving::ModelServerConfig& c) {
+        return ApplyConfig(c);
+      }) {}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  std::unique_ptr<Server> server(new Server(std::move(options)));
+  ServerOptions& o = server->options_;
+  if (!o.model_config_file.empty()) {
+    absl::StatusOr<tensorflow::serving::ModelServerConfig> config =
+        ReadModelServerConfig(o.model_config_file);
+    if (!config.ok()) return config.status();
+    o.config = *std::move(config);
+  }
+  if (absl::Status s = server->ApplyConfig(o.config); !s.ok()) return s;
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat(o.listen_address, ":", o.port),
+                           grpc::InsecureServerCredentials(), &server->port_);
+  builder.SetMaxReceiveMessageSize(o.max_message_bytes);
+  builder.SetMaxSendMessageSize(o.max_message_bytes);
+  if (o.grpc_max_threads > 0) {
+    grpc::ResourceQuota quota("swapserve");
+    quota.SetMaxThreads(o.grpc_max_threads);
+    builder.SetResourceQuota(quota);
+  }
+  builder.RegisterService(&server->prediction_service_);
+  builder.RegisterService(&server->model_service_);
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", o.listen_address, ":", o.port));
+  }
+  LOG(INFO) << "Serving gRPC on " << o.listen_address << ":" << server->port_;
+  server->manager_.Start([s = server.get()] { s->UpdateHealth(); });
+  if (!o.model_config_file.empty() && o.config_poll_wait > absl::ZeroDuration()) {
+    server->config_poller_ = std::thread([s = server.get()] { s->ConfigPollLoop(); });
+  }
+  return server;
+}
+
+Server::~Server() { Shutdown(); }
+
+absl::Status Server::ApplyConfig(const tensorflow::serving::ModelServerConfig& config) {
+  if (config.config_case() != tensorflow::serving::ModelServerConfig::kModelConfigList) {
+    return absl::InvalidArgumentError("the config has no model_config_list");
+  }
+  absl::Status s = manager_.ApplyConfig(config.model_config_list());
+  if (s.ok()) {
+    absl::MutexLock lock(&mu_);
+    applied_config_ = config.SerializeAsString();
+  }
+  if (grpc_server_ != nullptr) UpdateHealth();
+  return s;
+}
+
+void Server::UpdateHealth() {
+  if (grpc_server_ == nullptr) return;
+  grpc::HealthCheckServiceInterface* health = grpc_server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+  }
+  health->SetServingStatus(manager_.AllModelsAvailable());
+}
+
+void Server::ConfigPollLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.config_poll_wait);
+      if (stopping_) return;
+    }
+    absl::StatusOr<tensorflow::serving::ModelServerConfig> config =
+        ReadModelServerConfig(options_.model_config_file);
+    if (!config.ok()) {
+      LOG(ERROR) << "Keeping the current models: " << config.status();
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (config->SerializeAsString() == applied_config_) continue;
+    }
+    LOG(INFO) << "Model config file " << options_.model_config_file << " changed; applying it";
+    if (absl::Status s = ApplyConfig(*config); !s.ok()) {
+      LOG(ERROR) << "Keeping the current models: " << s;
+    }
+  }
+}
+
+void Server::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (grpc_server_ != nullptr) {
+    if (auto* health = grpc_server_->GetHealthCheckService()) health->SetServingStatus(false);
+    LOG(INFO) << "Shutting down: draining in-flight calls (at most "
+              << absl::FormatDuration(options_.shutdown_grace) << ")";
+    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.shutdown_grace));
+    grpc_server_->Wait();
+  }
+  if (config_poller_.joinable()) config_poller_.join();
+  manager_.Stop();
+}
+
+}  // namespace swapserve::server

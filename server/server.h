@@ -1,0 +1,71 @@
+// Server: the swapserve daemon's parts put together — the ModelManager fed from a
+// ModelServerConfig (flags or --model_config_file, re-read periodically), the TF
+// Serving gRPC services, the standard health service (SERVING once every
+// configured model has an available version) and server reflection.
+//
+// Start() loads the configured models (one poll round) before it listens, so the
+// first request finds them. Shutdown() stops accepting calls, lets in-flight calls
+// finish within the grace period, then stops the pollers.
+//
+// Thread safety: Start/Shutdown from one thread; everything else is internal.
+#ifndef SWAPSERVE_SERVER_SERVER_H_
+#define SWAPSERVE_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+#include "server/model_manager.h"
+#include "server/services.h"
+#include "tensorflow_serving/config/model_server_config.pb.h"
+
+namespace swapserve::server {
+
+struct ServerOptions {
+  std::string listen_address = "0.0.0.0";
+  int port = 8500;  // 0: any free port (read it back with port())
+  int grpc_max_threads = 0;       // 0: gRPC's default
+  int max_message_bytes = 64 << 20;
+  ManagerOptions manager;
+  // The models: a config file (re-read every config_poll_wait, if > 0) or, when
+  // the path is empty, `config` as given.
+  std::string model_config_file;
+  absl::Duration config_poll_wait = absl::ZeroDuration();
+  tensorflow::serving::ModelServerConfig config;
+  absl::Duration shutdown_grace = absl::Seconds(10);
+};
+
+class Server {
+ public:
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options);
+  ~Server();  // Shutdown() if not done
+
+  int port() const { return port_; }
+  // Replaces the model config (what HandleReloadConfigRequest does).
+  absl::Status ApplyConfig(const tensorflow::serving::ModelServerConfig& config);
+  void Shutdown();
+
+ private:
+  explicit Server(ServerOptions options);
+  void UpdateHealth();
+  void ConfigPollLoop();
+
+  ServerOptions options_;
+  ModelManager manager_;
+  PredictionServiceImpl prediction_service_;
+  ModelServiceImpl model_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  absl::Mutex mu_;
+  std::string applied_config_ ABSL_GUARDED_BY(mu_);  // serialized, to spot changes
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread config_poller_;
+};
+
+}  // namespace swapserve::server
+
+#endif  // SWAPSERVE_SERVER_SERVER_H_

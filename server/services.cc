@@ -1,0 +1,113 @@
+#include "server/services.h"
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "server/grpc_status.h"
+#include "server/inference.h"
+
+namespace swapserve::server {
+namespace {
+
+namespace tfs = tensorflow::serving;
+
+// What the trailer names as the weights' origin: the checkpoint prefix's
+// basename, or "saved_model" for a SavedModel's own variables.
+std::string WeightsName(const Servable& servable, const ServedWeights& weights) {
+  const std::string& source = weights.set->source();
+  if (source == servable.model().path + "/variables/variables" ||
+      source == servable.model().path) {
+    return "saved_model";
+  }
+  const size_t slash = source.find_last_of('/');
+  return slash == std::string::npos ? source : source.substr(slash + 1);
+}
+
+// Finds the version, runs `body` on one weights snapshot and names that snapshot
+// in the trailers.
+template <typename Body>
+grpc::Status Serve(ModelManager* manager, grpc::ServerContext* context,
+                   const tfs::ModelSpec& spec, Body body) {
+  absl::StatusOr<ServableHandle> handle = manager->Find(spec);
+  if (!handle.ok()) return ToGrpcStatus(handle.status());
+  const std::shared_ptr<const ServedWeights> weights = handle->servable->Weights();
+  absl::Status status = body(*handle, *weights);
+  context->AddTrailingMetadata("swapserve-checkpoint", WeightsName(*handle->servable, *weights));
+  context->AddTrailingMetadata("swapserve-weights-version", absl::StrCat(weights->generation));
+  if (!status.ok()) VLOG(1) << "request to " << spec.name() << " failed: " << status;
+  return ToGrpcStatus(status);
+}
+
+}  // namespace
+
+grpc::Status PredictionServiceImpl::Predict(grpc::ServerContext* context,
+                                            const tfs::PredictRequest* request,
+                                            tfs::PredictResponse* response) {
+  return Serve(manager_, context, request->model_spec(),
+               [&](const ServableHandle& h, const ServedWeights& w) {
+                 return RunPredict(h, w, *request, response);
+               });
+}
+
+grpc::Status PredictionServiceImpl::Classify(grpc::ServerContext* context,
+                                             const tfs::ClassificationRequest* request,
+                                             tfs::ClassificationResponse* response) {
+  return Serve(manager_, context, request->model_spec(),
+               [&](const ServableHandle& h, const ServedWeights& w) {
+                 return RunClassify(h, w, *request, response);
+               });
+}
+
+grpc::Status PredictionServiceImpl::Regress(grpc::ServerContext* context,
+                                            const tfs::RegressionRequest* request,
+                                            tfs::RegressionResponse* response) {
+  return Serve(manager_, context, request->model_spec(),
+               [&](const ServableHandle& h, const ServedWeights& w) {
+                 return RunRegress(h, w, *request, response);
+               });
+}
+
+grpc::Status PredictionServiceImpl::GetModelMetadata(grpc::ServerContext* context,
+                                                     const tfs::GetModelMetadataRequest* request,
+                                                     tfs::GetModelMetadataResponse* response) {
+  return Serve(manager_, context, request->model_spec(),
+               [&](const ServableHandle& h, const ServedWeights&) {
+                 return GetMetadata(h, *request, response);
+               });
+}
+
+grpc::Status ModelServiceImpl::GetModelStatus(grpc::ServerContext*,
+                                              const tfs::GetModelStatusRequest* request,
+                                              tfs::GetModelStatusResponse* response) {
+  const tfs::ModelSpec& spec = request->model_spec();
+  if (spec.name().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("ModelSpec has no name specified."));
+  }
+  if (!spec.version_label().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "GetModelStatusRequest takes a version, not a version_label"));
+  }
+  std::optional<int64_t> version;
+  if (spec.has_version()) version = spec.version().value();
+  absl::StatusOr<std::vector<VersionStatus>> versions = manager_->Status(spec.name(), version);
+  if (!versions.ok()) return ToGrpcStatus(versions.status());
+  for (const VersionStatus& v : *versions) {
+    tfs::ModelVersionStatus* out = response->add_model_version_status();
+    out->set_version(v.version);
+    out->set_state(v.state);
+    out->mutable_status()->set_error_code(static_cast<tensorflow::error::Code>(v.status.code()));
+    out->mutable_status()->set_error_message(std::string(v.status.message()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ModelServiceImpl::HandleReloadConfigRequest(grpc::ServerContext*,
+                                                         const tfs::ReloadConfigRequest* request,
+                                                         tfs::ReloadConfigResponse* response) {
+  absl::Status status = apply_(request->config());
+  if (!status.ok()) LOG(ERROR) << "ReloadConfig failed: " << status;
+  response->mutable_status()->set_error_code(static_cast<tensorflow::error::Code>(status.code()));
+  response->mutable_status()->set_error_message(std::string(status.message()));
+  return ToGrpcStatus(status);
+}
+
+}  // namespace swapserve::server

@@ -1,0 +1,63 @@
+// The gRPC services of TF Serving's API: tensorflow.serving.PredictionService
+// (Predict, Classify, Regress, GetModelMetadata) and ModelService
+// (GetModelStatus, HandleReloadConfigRequest). Each call finds the model version
+// through the ModelManager, takes one weights snapshot, and hands the work to
+// server/inference.h; these classes only translate statuses and add the
+// response trailers naming the weights that answered.
+//
+// Thread safety: the methods run concurrently on gRPC's threads; all state is in
+// the (thread-safe) ModelManager.
+#ifndef SWAPSERVE_SERVER_SERVICES_H_
+#define SWAPSERVE_SERVER_SERVICES_H_
+
+#include <functional>
+
+#include "server/model_manager.h"
+#include "tensorflow_serving/apis/model_service.grpc.pb.h"
+#include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
+
+namespace swapserve::server {
+
+class PredictionServiceImpl final : public tensorflow::serving::PredictionService::Service {
+ public:
+  explicit PredictionServiceImpl(ModelManager* manager) : manager_(manager) {}
+
+  grpc::Status Predict(grpc::ServerContext* context,
+                       const tensorflow::serving::PredictRequest* request,
+                       tensorflow::serving::PredictResponse* response) override;
+  grpc::Status Classify(grpc::ServerContext* context,
+                        const tensorflow::serving::ClassificationRequest* request,
+                        tensorflow::serving::ClassificationResponse* response) override;
+  grpc::Status Regress(grpc::ServerContext* context,
+                       const tensorflow::serving::RegressionRequest* request,
+                       tensorflow::serving::RegressionResponse* response) override;
+  grpc::Status GetModelMetadata(grpc::ServerContext* context,
+                                const tensorflow::serving::GetModelMetadataRequest* request,
+                                tensorflow::serving::GetModelMetadataResponse* response) override;
+
+ private:
+  ModelManager* manager_;
+};
+
+class ModelServiceImpl final : public tensorflow::serving::ModelService::Service {
+ public:
+  // `apply` installs a new config (validating it) — the Server's own reload path.
+  ModelServiceImpl(ModelManager* manager,
+                   std::function<absl::Status(const tensorflow::serving::ModelServerConfig&)> apply)
+      : manager_(manager), apply_(std::move(apply)) {}
+
+  grpc::Status GetModelStatus(grpc::ServerContext* context,
+                              const tensorflow::serving::GetModelStatusRequest* request,
+                              tensorflow::serving::GetModelStatusResponse* response) override;
+  grpc::Status HandleReloadConfigRequest(grpc::ServerContext* context,
+                                         const tensorflow::serving::ReloadConfigRequest* request,
+                                         tensorflow::serving::ReloadConfigResponse* response) override;
+
+ private:
+  ModelManager* manager_;
+  std::function<absl::Status(const tensorflow::serving::ModelServerConfig&)> apply_;
+};
+
+}  // namespace swapserve::server
+
+#endif  // SWAPSERVE_SERVER_SERVICES_H_
