@@ -1,0 +1,68 @@
+// Integration-test harness: runs the real `swapserve` binary of this build tree
+// on a port chosen by the OS (--port=0 --port_file) and talks to it through the
+// generated gRPC stubs. The daemon's log goes to a file the failing test prints.
+#ifndef SWAPSERVE_TESTS_DAEMON_HARNESS_H_
+#define SWAPSERVE_TESTS_DAEMON_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "tensorflow_serving/apis/model_service.grpc.pb.h"
+#include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
+#include "tests/test_support.h"
+
+namespace swapserve::testing {
+
+class Daemon {
+ public:
+  // Starts swapserve with `flags` (plus --port=0 and --port_file) and waits for
+  // its port; returns null (after an ADD_FAILURE with the log) if it does not come up.
+  static std::unique_ptr<Daemon> Start(const std::vector<std::string>& flags);
+  ~Daemon();  // SIGKILL if still running
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+  tensorflow::serving::PredictionService::Stub& prediction() { return *prediction_; }
+  tensorflow::serving::ModelService::Stub& models() { return *models_; }
+
+  // Sends `signal` and waits for the exit; returns the exit code (-1: killed by a
+  // signal or not exited within `timeout`).
+  int Stop(int signal, absl::Duration timeout = absl::Seconds(30));
+  std::string Log() const;
+
+ private:
+  Daemon() = default;
+  TempDir dir_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<tensorflow::serving::PredictionService::Stub> prediction_;
+  std::unique_ptr<tensorflow::serving::ModelService::Stub> models_;
+};
+
+// A context whose deadline is `timeout` from now.
+std::unique_ptr<grpc::ClientContext> ContextWithDeadline(absl::Duration timeout = absl::Seconds(30));
+
+// Polls `condition` every 50 ms until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
+
+// A Predict request for one float input.
+tensorflow::serving::PredictRequest FloatRequest(const std::string& model, const std::string& alias,
+                                                 const std::vector<int64_t>& shape,
+                                                 const std::vector<float>& values);
+
+// The float values of a response tensor (float_val or tensor_content).
+std::vector<float> Floats(const tensorflow::TensorProto& proto);
+
+// Copies a directory tree (cp -a); fails the test on error.
+void CopyTree(const std::string& from, const std::string& to);
+
+}  // namespace swapserve::testing
+
+#endif  // SWAPSERVE_TESTS_DAEMON_HARNESS_H_
