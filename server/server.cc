@@ -10,11 +10,13 @@
 
 namespace swapserve::server {
 
+constexpr absl::Duration kShutdownLinger = absl::Milliseconds(500);
+
 Server::Server(ServerOptions options)
     : options_(std::move(options)),
       manager_(options_.manager),
-      prediction_service_(&manager_),
-      model_service_(&manager_, [this](const tensorflow::serving::ModelServerConfig& c) {
+      prediction_service_(&manager_, &gate_),
+      model_service_(&manager_, &gate_, [this](const tensorflow::serving::ModelServerConfig& c) {
         return ApplyConfig(c);
       }) {}
 
@@ -116,7 +118,13 @@ void Server::Shutdown() {
     if (auto* health = grpc_server_->GetHealthCheckService()) health->SetServingStatus(false);
     LOG(INFO) << "Shutting down: draining in-flight calls (at most "
               << absl::FormatDuration(options_.shutdown_grace) << ")";
-    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.shutdown_grace));
+    const int left = gate_.CloseAndDrain(options_.shutdown_grace);
+    if (left > 0) LOG(WARNING) << left << " calls did not finish within the grace period";
+    // Calls still in transit (a large request being received) reach the gate and
+    // get UNAVAILABLE, which clients retry elsewhere; gRPC's Shutdown would cancel
+    // them instead. So linger briefly before stopping the transport.
+    absl::SleepFor(kShutdownLinger);
+    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
     grpc_server_->Wait();
   }
   if (config_poller_.joinable()) config_poller_.join();

@@ -4,8 +4,9 @@
 // configured model has an available version) and server reflection.
 //
 // Start() loads the configured models (one poll round) before it listens, so the
-// first request finds them. Shutdown() stops accepting calls, lets in-flight calls
-// finish within the grace period, then stops the pollers.
+// first request finds them. Shutdown() turns health to NOT_SERVING, refuses new
+// calls with UNAVAILABLE, lets the calls in progress finish (within the grace
+// period), then stops gRPC and the pollers.
 //
 // Thread safety: Start/Shutdown from one thread; everything else is internal.
 #ifndef SWAPSERVE_SERVER_SERVER_H_
@@ -56,6 +57,7 @@ class Server {
 
   ServerOptions options_;
   ModelManager manager_;
+  CallGate gate_;
   PredictionServiceImpl prediction_service_;
   ModelServiceImpl model_service_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -24,9 +24,14 @@ std::string WeightsName(const Servable& servable, const ServedWeights& weights) 
 
 // Finds the version, runs `body` on one weights snapshot and names that snapshot
 // in the trailers.
+const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE,
+                                 "swapserve is shutting down; retry on another replica");
+
 template <typename Body>
-grpc::Status Serve(ModelManager* manager, grpc::ServerContext* context,
+grpc::Status Serve(ModelManager* manager, CallGate* gate, grpc::ServerContext* context,
                    const tfs::ModelSpec& spec, Body body) {
+  CallGuard guard(gate);
+  if (!guard.entered()) return kShuttingDown;
   absl::StatusOr<ServableHandle> handle = manager->Find(spec);
   if (!handle.ok()) return ToGrpcStatus(handle.status());
   const std::shared_ptr<const ServedWeights> weights = handle->servable->Weights();
@@ -42,7 +47,7 @@ grpc::Status Serve(ModelManager* manager, grpc::ServerContext* context,
 grpc::Status PredictionServiceImpl::Predict(grpc::ServerContext* context,
                                             const tfs::PredictRequest* request,
                                             tfs::PredictResponse* response) {
-  return Serve(manager_, context, request->model_spec(),
+  return Serve(manager_, gate_, context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
                  return RunPredict(h, w, *request, response);
                });
@@ -51,7 +56,7 @@ grpc::Status PredictionServiceImpl::Predict(grpc::ServerContext* context,
 grpc::Status PredictionServiceImpl::Classify(grpc::ServerContext* context,
                                              const tfs::ClassificationRequest* request,
                                              tfs::ClassificationResponse* response) {
-  return Serve(manager_, context, request->model_spec(),
+  return Serve(manager_, gate_, context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
                  return RunClassify(h, w, *request, response);
                });
@@ -60,7 +65,7 @@ grpc::Status PredictionServiceImpl::Classify(grpc::ServerContext* context,
 grpc::Status PredictionServiceImpl::Regress(grpc::ServerContext* context,
                                             const tfs::RegressionRequest* request,
                                             tfs::RegressionResponse* response) {
-  return Serve(manager_, context, request->model_spec(),
+  return Serve(manager_, gate_, context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
                  return RunRegress(h, w, *request, response);
                });
@@ -69,7 +74,7 @@ grpc::Status PredictionServiceImpl::Regress(grpc::ServerContext* context,
 grpc::Status PredictionServiceImpl::GetModelMetadata(grpc::ServerContext* context,
                                                      const tfs::GetModelMetadataRequest* request,
                                                      tfs::GetModelMetadataResponse* response) {
-  return Serve(manager_, context, request->model_spec(),
+  return Serve(manager_, gate_, context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights&) {
                  return GetMetadata(h, *request, response);
                });
@@ -78,6 +83,8 @@ grpc::Status PredictionServiceImpl::GetModelMetadata(grpc::ServerContext* contex
 grpc::Status ModelServiceImpl::GetModelStatus(grpc::ServerContext*,
                                               const tfs::GetModelStatusRequest* request,
                                               tfs::GetModelStatusResponse* response) {
+  CallGuard guard(gate_);
+  if (!guard.entered()) return kShuttingDown;
   const tfs::ModelSpec& spec = request->model_spec();
   if (spec.name().empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError("ModelSpec has no name specified."));
@@ -103,6 +110,8 @@ grpc::Status ModelServiceImpl::GetModelStatus(grpc::ServerContext*,
 grpc::Status ModelServiceImpl::HandleReloadConfigRequest(grpc::ServerContext*,
                                                          const tfs::ReloadConfigRequest* request,
                                                          tfs::ReloadConfigResponse* response) {
+  CallGuard guard(gate_);
+  if (!guard.entered()) return kShuttingDown;
   absl::Status status = apply_(request->config());
   if (!status.ok()) LOG(ERROR) << "ReloadConfig failed: " << status;
   response->mutable_status()->set_error_code(static_cast<tensorflow::error::Code>(status.code()));

@@ -6,12 +6,14 @@
 // response trailers naming the weights that answered.
 //
 // Thread safety: the methods run concurrently on gRPC's threads; all state is in
-// the (thread-safe) ModelManager.
+// the (thread-safe) ModelManager. Calls arriving once the CallGate is closed
+// (shutdown) are refused with UNAVAILABLE.
 #ifndef SWAPSERVE_SERVER_SERVICES_H_
 #define SWAPSERVE_SERVER_SERVICES_H_
 
 #include <functional>
 
+#include "server/call_gate.h"
 #include "server/model_manager.h"
 #include "tensorflow_serving/apis/model_service.grpc.pb.h"
 #include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
@@ -20,7 +22,7 @@ namespace swapserve::server {
 
 class PredictionServiceImpl final : public tensorflow::serving::PredictionService::Service {
  public:
-  explicit PredictionServiceImpl(ModelManager* manager) : manager_(manager) {}
+  PredictionServiceImpl(ModelManager* manager, CallGate* gate) : manager_(manager), gate_(gate) {}
 
   grpc::Status Predict(grpc::ServerContext* context,
                        const tensorflow::serving::PredictRequest* request,
@@ -37,14 +39,15 @@ class PredictionServiceImpl final : public tensorflow::serving::PredictionServic
 
  private:
   ModelManager* manager_;
+  CallGate* gate_;
 };
 
 class ModelServiceImpl final : public tensorflow::serving::ModelService::Service {
  public:
   // `apply` installs a new config (validating it) — the Server's own reload path.
-  ModelServiceImpl(ModelManager* manager,
+  ModelServiceImpl(ModelManager* manager, CallGate* gate,
                    std::function<absl::Status(const tensorflow::serving::ModelServerConfig&)> apply)
-      : manager_(manager), apply_(std::move(apply)) {}
+      : manager_(manager), gate_(gate), apply_(std::move(apply)) {}
 
   grpc::Status GetModelStatus(grpc::ServerContext* context,
                               const tensorflow::serving::GetModelStatusRequest* request,
@@ -55,6 +58,7 @@ class ModelServiceImpl final : public tensorflow::serving::ModelService::Service
 
  private:
   ModelManager* manager_;
+  CallGate* gate_;
   std::function<absl::Status(const tensorflow::serving::ModelServerConfig&)> apply_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ std::unique_ptr<Daemon> Daemon::Start(const std::vector<std::string>& flags) {
   const int log_fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   d->pid_ = fork();
   if (d->pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed or killed test
     dup2(log_fd, 1);
     dup2(log_fd, 2);
     execv(exec_args[0], exec_args.data());
