@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "model/formats/checkpoint_state.h"
 #include "tests/daemon_harness.h"
 
@@ -134,6 +135,45 @@ TEST(ServerLifecycleTest, CliRemoteCommands) {
   r = Cli(*d, "predict --model hp3 --signature nope --input '" + expected + "'");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("FAILED_PRECONDITION"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace swapserve::testing
+
+namespace swapserve::testing {
+namespace {
+
+// Server reflection answers as grpcurl needs: the services, and their descriptors.
+TEST(ServerLifecycleTest, ReflectionListsTheServices) {
+  SS_REQUIRE_FIXTURE(base, "tf_serving/saved_model_half_plus_two_cpu");
+  auto d = Daemon::Start({"--model_base_path=" + base});
+  ASSERT_NE(d, nullptr);
+  using grpc::reflection::v1alpha::ServerReflection;
+  using grpc::reflection::v1alpha::ServerReflectionRequest;
+  using grpc::reflection::v1alpha::ServerReflectionResponse;
+  auto stub = ServerReflection::NewStub(d->channel());
+  auto context = ContextWithDeadline();
+  auto stream = stub->ServerReflectionInfo(context.get());
+
+  ServerReflectionRequest list;
+  list.set_list_services("");
+  ASSERT_TRUE(stream->Write(list));
+  ServerReflectionResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  std::set<std::string> services;
+  for (const auto& s : response.list_services_response().service()) services.insert(s.name());
+  EXPECT_EQ(services.count("tensorflow.serving.PredictionService"), 1u);
+  EXPECT_EQ(services.count("tensorflow.serving.ModelService"), 1u);
+  EXPECT_EQ(services.count("grpc.health.v1.Health"), 1u);
+
+  ServerReflectionRequest symbol;
+  symbol.set_file_containing_symbol("tensorflow.serving.PredictionService");
+  ASSERT_TRUE(stream->Write(symbol));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_GT(response.file_descriptor_response().file_descriptor_proto_size(), 0)
+      << response.ShortDebugString() << "\n" << d->Log();
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
 }
 
 }  // namespace
