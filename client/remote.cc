@@ -15,6 +15,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "model/tensor_proto.h"
+#include "swapserve/admin/v1/admin.grpc.pb.h"
 #include "tensorflow_serving/apis/model_service.grpc.pb.h"
 #include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
 
@@ -29,7 +30,11 @@ const char kRemoteUsage[] =
     "  metadata --model M [--version N | --label L]   GetModelMetadata\n"
     "  status --model M [--version N]                  GetModelStatus\n"
     "  health [--service NAME]   grpc.health.v1 Check; exit 0 only when SERVING\n"
-    "  reload-config FILE        HandleReloadConfigRequest with a text ModelServerConfig\n";
+    "  reload-config FILE        HandleReloadConfigRequest with a text ModelServerConfig\n"
+    "  checkpoints list|pin PREFIX|unpin|rollback|watch --model M [--count N]\n"
+    "                       a followed checkpoint directory: history and files, pin a\n"
+    "                       checkpoint, follow again, roll back, stream events (JSON\n"
+    "                       lines; --count N stops after N)\n";
 
 namespace {
 
@@ -299,20 +304,86 @@ int ReloadConfig(const Args& args, const Call& call) {
   return Print(ProtoJson(response), args);
 }
 
+int Checkpoints(const Args& args, const Call& call) {
+  namespace admin = swapserve::admin::v1;
+  const std::vector<std::string>& pos = args.positional();
+  const std::string action = pos.empty() ? "" : pos[0];
+  const bool pin = action == "pin";
+  if (!(pos.size() == 1 || (pin && pos.size() == 2)) ||
+      (action != "list" && action != "pin" && action != "unpin" && action != "rollback" &&
+       action != "watch")) {
+    return Fail("usage: checkpoints list|pin PREFIX|unpin|rollback|watch --model M", 2);
+  }
+  if (pin && pos.size() != 2) return Fail("usage: checkpoints pin PREFIX --model M", 2);
+  const std::string model = args.Get("model").value_or("");
+  if (model.empty() && action != "watch") return Fail("--model is required", 2);
+  auto stub = admin::CheckpointAdmin::NewStub(call.channel);
+  grpc::Status s;
+  if (action == "watch") {
+    int64_t count = -1;
+    if (auto c = args.Get("count"); c && (!absl::SimpleAtoi(*c, &count) || count <= 0)) {
+      return Fail("--count must be a positive number", 2);
+    }
+    grpc::ClientContext context;  // no deadline unless --timeout is given
+    if (args.Has("timeout")) {
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(call.timeout_seconds));
+    }
+    admin::WatchRequest request;
+    request.set_model(model);
+    auto reader = stub->Watch(&context, request);
+    admin::CheckpointEvent event;
+    while (count != 0 && reader->Read(&event)) {
+      std::cout << ProtoJson(event).dump() << std::endl;
+      if (count > 0) --count;
+    }
+    if (count == 0) {
+      context.TryCancel();
+      return 0;
+    }
+    s = reader->Finish();
+    return s.ok() ? 0 : FailRpc(s);
+  }
+  auto context = call.Context();
+  if (action == "list") {
+    admin::ListCheckpointsRequest request;
+    request.set_model(model);
+    admin::ListCheckpointsResponse response;
+    s = stub->ListCheckpoints(context.get(), request, &response);
+    return s.ok() ? Print(ProtoJson(response), args) : FailRpc(s);
+  }
+  admin::ServingState state;
+  if (pin) {
+    admin::PinRequest request;
+    request.set_model(model);
+    request.set_prefix(pos[1]);
+    s = stub->Pin(context.get(), request, &state);
+  } else if (action == "unpin") {
+    admin::UnpinRequest request;
+    request.set_model(model);
+    s = stub->Unpin(context.get(), request, &state);
+  } else {
+    admin::RollbackRequest request;
+    request.set_model(model);
+    s = stub->Rollback(context.get(), request, &state);
+  }
+  return s.ok() ? Print(ProtoJson(state), args) : FailRpc(s);
+}
+
 }  // namespace
 
 bool IsRemoteCommand(const std::string& command) {
   return command == "predict" || command == "classify" || command == "regress" ||
          command == "metadata" || command == "status" || command == "health" ||
-         command == "reload-config";
+         command == "reload-config" || command == "checkpoints";
 }
 
 int RunRemoteCommand(const std::string& command, const std::vector<std::string>& words) {
   auto args = Args::Parse(words, {"server", "timeout", "model", "version", "label", "signature",
-                                  "input", "output", "service"},
+                                  "input", "output", "service", "count"},
                           {});
   if (!args.ok()) return Fail(std::string(args.status().message()), 2);
-  if (command != "reload-config" && !args->positional().empty()) {
+  if (command != "reload-config" && command != "checkpoints" && !args->positional().empty()) {
     return Fail(absl::StrCat(command, " takes no positional arguments"), 2);
   }
   auto call = Connect(*args);
@@ -322,6 +393,7 @@ int RunRemoteCommand(const std::string& command, const std::vector<std::string>&
   if (command == "metadata") return Metadata(*args, *call);
   if (command == "status") return Status(*args, *call);
   if (command == "health") return Health(*args, *call);
+  if (command == "checkpoints") return Checkpoints(*args, *call);
   return ReloadConfig(*args, *call);
 }
 

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 
 namespace swapserve {
@@ -16,6 +17,45 @@ int64_t Servable::Swap(std::shared_ptr<const WeightSet> weights) {
   const int64_t next = weights_.load()->generation + 1;
   weights_.store(std::make_shared<const ServedWeights>(ServedWeights{std::move(weights), next}));
   return next;
+}
+
+bool Servable::IsOwnWeights(const WeightSet& weights) const {
+  return weights.source() == model_->path + "/variables/variables" ||
+         weights.source() == model_->path;
+}
+
+std::string Servable::WeightsName(const WeightSet& weights) const {
+  if (IsOwnWeights(weights)) return "saved_model";
+  const std::string& source = weights.source();
+  const size_t slash = source.find_last_of('/');
+  return slash == std::string::npos ? source : source.substr(slash + 1);
+}
+
+absl::Status Servable::WarmUp(const WeightSet& weights) const {
+  for (const auto& [name, plan] : model_->plans) {
+    std::vector<Tensor> inputs;
+    bool runnable = true;
+    for (const PlanTensor& in : plan->inputs()) {
+      if (!in.shape_known || in.dtype == tensorflow::DT_STRING) {
+        runnable = false;
+        break;
+      }
+      std::vector<int64_t> dims = in.shape;
+      for (int64_t& d : dims) d = d < 0 ? 1 : d;
+      absl::StatusOr<TensorShape> shape = TensorShape::Make(dims);
+      if (!shape.ok()) return shape.status();
+      absl::StatusOr<Tensor> t = Tensor::Allocate(in.dtype, *shape);
+      if (!t.ok()) return t.status();
+      inputs.push_back(*std::move(t));
+    }
+    if (!runnable) continue;
+    absl::StatusOr<std::vector<Tensor>> out = plan->Run(weights, inputs);
+    if (!out.ok()) {
+      return absl::Status(out.status().code(), absl::StrCat("warm-up of signature '", name,
+                                                            "' failed: ", out.status().message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace swapserve

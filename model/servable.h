@@ -44,6 +44,18 @@ class Servable {
   // Makes `weights` (which must fit model().slots) current; returns its generation.
   int64_t Swap(std::shared_ptr<const WeightSet> weights);
 
+  // True when `weights` are the model's own (SavedModel variables or .h5 file),
+  // false when they came from a checkpoint.
+  bool IsOwnWeights(const WeightSet& weights) const;
+  // "saved_model" for the model's own weights, else the checkpoint prefix's
+  // basename (e.g. "cp-0005.ckpt") — what responses name as their weights.
+  std::string WeightsName(const WeightSet& weights) const;
+
+  // Runs every signature whose inputs are numeric with a known rank once on
+  // `weights`, with zeros (unknown sizes as 1): proves the set computes before it
+  // serves, and touches its pages. Signatures fed strings (tf.Examples) are skipped.
+  absl::Status WarmUp(const WeightSet& weights) const;
+
  private:
   std::unique_ptr<const LoadedModel> model_;
   // Orders concurrent Swap() calls so that generations increase; readers never

@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/util/status_macros.h"
@@ -36,6 +38,50 @@ absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
     tensors.push_back(std::move(t));
   }
   return std::make_shared<const WeightSet>(std::move(tensors), bundle.prefix());
+}
+
+namespace {
+
+// Index of the first non-finite value, or -1.
+template <typename T>
+int64_t FirstNonFinite(const Tensor& t) {
+  const T* v = t.data<T>();
+  for (int64_t i = 0; i < t.num_elements(); ++i) {
+    if (!std::isfinite(static_cast<double>(v[i]))) return i;
+  }
+  return -1;
+}
+
+// IEEE half: exponent bits all ones means Inf or NaN. bfloat16 likewise with an
+// 8-bit exponent.
+int64_t FirstNonFiniteBits(const Tensor& t, uint16_t exponent_mask) {
+  const uint16_t* v = t.data<uint16_t>();
+  for (int64_t i = 0; i < t.num_elements(); ++i) {
+    if ((v[i] & exponent_mask) == exponent_mask) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+absl::Status CheckAllFinite(const std::vector<SlotSpec>& slots, const WeightSet& weights) {
+  for (int i = 0; i < weights.size() && i < static_cast<int>(slots.size()); ++i) {
+    const Tensor& t = weights.slot(i);
+    int64_t bad = -1;
+    switch (t.dtype()) {
+      case tensorflow::DT_FLOAT: bad = FirstNonFinite<float>(t); break;
+      case tensorflow::DT_DOUBLE: bad = FirstNonFinite<double>(t); break;
+      case tensorflow::DT_HALF: bad = FirstNonFiniteBits(t, 0x7C00); break;
+      case tensorflow::DT_BFLOAT16: bad = FirstNonFiniteBits(t, 0x7F80); break;
+      default: break;
+    }
+    if (bad >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", slots[i].checkpoint_key, "' (variable ", slots[i].variable,
+          ") holds a NaN or infinity at element ", bad));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace swapserve

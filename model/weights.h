@@ -50,6 +50,10 @@ bool ShapeMatches(const SlotSpec& spec, const TensorShape& shape);
 absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
     const std::vector<SlotSpec>& slots, const BundleReader& bundle);
 
+// INVALID_ARGUMENT naming the first slot holding a NaN or an infinity (float,
+// double and half slots; other dtypes cannot hold them).
+absl::Status CheckAllFinite(const std::vector<SlotSpec>& slots, const WeightSet& weights);
+
 }  // namespace swapserve
 
 #endif  // SWAPSERVE_MODEL_WEIGHTS_H_

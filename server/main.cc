@@ -27,7 +27,8 @@ ABSL_FLAG(std::string, model_base_path, "",
           "SavedModel directory or a Keras .h5 file (both served as version 1).");
 ABSL_FLAG(std::string, checkpoint_dir, "",
           "With --model_base_path: a directory of training checkpoints (`checkpoint` "
-          "pointer file) whose latest checkpoint supplies the model's weights.");
+          "pointer file) to follow: its latest valid checkpoint supplies the model's "
+          "weights, and each new one is validated and swapped in while serving.");
 ABSL_FLAG(std::string, model_config_file, "",
           "A ModelServerConfig in protobuf text format naming the models to serve "
           "(model_config_list { config { name base_path model_platform "
@@ -46,6 +47,11 @@ ABSL_FLAG(int32_t, grpc_max_threads, 0, "Most threads gRPC may use (0: gRPC's de
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "Largest request or response message, in bytes; bigger requests are refused "
           "with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(double, checkpoint_poll_seconds, 2.0,
+          "Also look at followed checkpoint directories this often (inotify events "
+          "are the fast path; network and overlay volumes often deliver none).");
+ABSL_FLAG(bool, reject_nonfinite, true,
+          "Reject checkpoints holding a NaN or infinity (the old weights keep serving).");
 ABSL_FLAG(int32_t, shutdown_grace_seconds, 10,
           "On SIGTERM/SIGINT, let in-flight calls run this long before cancelling them.");
 
@@ -63,8 +69,13 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   o.manager.max_num_load_retries = absl::GetFlag(FLAGS_max_num_load_retries);
   o.manager.load_retry_interval =
       absl::Microseconds(absl::GetFlag(FLAGS_load_retry_interval_micros));
+  o.manager.follower.poll = absl::Seconds(absl::GetFlag(FLAGS_checkpoint_poll_seconds));
+  o.manager.follower.reject_nonfinite = absl::GetFlag(FLAGS_reject_nonfinite);
   o.model_config_file = absl::GetFlag(FLAGS_model_config_file);
   o.config_poll_wait = absl::Seconds(absl::GetFlag(FLAGS_model_config_file_poll_wait_seconds));
+  if (o.manager.follower.poll <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--checkpoint_poll_seconds must be > 0");
+  }
   if (o.port < 0 || o.port > 65535) return absl::InvalidArgumentError("--port must be 0..65535");
   if (o.max_message_bytes <= 0) return absl::InvalidArgumentError("--max_message_bytes must be > 0");
   if (o.manager.max_num_load_retries < 0) {

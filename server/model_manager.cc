@@ -30,13 +30,28 @@ absl::StatusOr<std::map<int64_t, std::string>> ListOnDisk(const std::string& bas
   return found;
 }
 
-absl::StatusOr<std::shared_ptr<const Servable>> LoadServable(const std::string& path,
-                                                             const std::string& checkpoint_dir) {
-  LoadOptions options;
-  options.checkpoint = checkpoint_dir;
-  absl::StatusOr<std::unique_ptr<LoadedModel>> model = LoadModel(path, options);
-  if (!model.ok()) return model.status();
-  return std::make_shared<const Servable>(*std::move(model));
+// Loads the version at `path`. With a checkpoint directory, its latest valid
+// checkpoint supplies the weights; if it has none yet, the model's own weights
+// serve until the follower finds one; neither is a load error naming both.
+absl::StatusOr<std::shared_ptr<Servable>> LoadServable(const std::string& path,
+                                                       const std::string& checkpoint_dir,
+                                                       bool reject_nonfinite) {
+  absl::StatusOr<std::unique_ptr<LoadedModel>> model = LoadModel(path, LoadOptions{checkpoint_dir});
+  if (model.ok() && !checkpoint_dir.empty() && reject_nonfinite) {
+    if (absl::Status s = CheckAllFinite((*model)->slots, *(*model)->weights); !s.ok()) model = s;
+  }
+  if (model.ok()) return std::make_shared<Servable>(*std::move(model));
+  if (checkpoint_dir.empty()) return model.status();
+  absl::StatusOr<std::unique_ptr<LoadedModel>> own = LoadModel(path, LoadOptions{});
+  if (!own.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no usable weights: checkpoint directory ", checkpoint_dir, ": ", model.status().message(),
+        "; the model's own: ", own.status().message()));
+  }
+  LOG(WARNING) << "Checkpoint directory " << checkpoint_dir << " has no usable checkpoint ("
+               << model.status().message() << "); serving " << path
+               << "'s own weights until one arrives";
+  return std::make_shared<Servable>(*std::move(own));
 }
 
 absl::Status ValidateConfig(const ModelConfigList& config) {
@@ -83,6 +98,7 @@ void ModelManager::Stop() {
 
 absl::Status ModelManager::ApplyConfig(const ModelConfigList& config) {
   if (absl::Status valid = ValidateConfig(config); !valid.ok()) return valid;
+  std::map<std::string, ModelRecord> removed;
   {
     absl::MutexLock lock(&mu_);
     std::map<std::string, ModelRecord> next;
@@ -100,8 +116,10 @@ absl::Status ModelManager::ApplyConfig(const ModelConfigList& config) {
     for (const auto& [name, record] : models_) {
       if (next.count(name) == 0) LOG(INFO) << "Removing model " << name;
     }
-    models_ = std::move(next);  // removed versions live on in their requests' handles
+    removed = std::move(models_);  // destroyed (followers stopped) after the lock
+    models_ = std::move(next);     // removed versions live on in their requests' handles
   }
+  removed.clear();
   RunRound();
   return absl::OkStatus();
 }
@@ -154,8 +172,8 @@ void ModelManager::RunRound() {
     for (int64_t v : aspired) wanted[v] = on_disk->at(v);
     for (const LoadJob& job : PlanLoads(name, record.generation, wanted)) {
       const absl::Time start = absl::Now();
-      absl::StatusOr<std::shared_ptr<const Servable>> loaded =
-          LoadServable(job.path, job.checkpoint_dir);
+      absl::StatusOr<std::shared_ptr<Servable>> loaded =
+          LoadServable(job.path, job.checkpoint_dir, options_.follower.reject_nonfinite);
       if (loaded.ok()) {
         LOG(INFO) << "Loaded model " << name << " version " << job.version << " from "
                   << job.path << " in " << absl::ToInt64Milliseconds(absl::Now() - start)
@@ -189,7 +207,7 @@ std::vector<ModelManager::LoadJob> ModelManager::PlanLoads(
 }
 
 void ModelManager::FinishLoad(const LoadJob& job,
-                              absl::StatusOr<std::shared_ptr<const Servable>> loaded) {
+                              absl::StatusOr<std::shared_ptr<Servable>> loaded) {
   absl::MutexLock lock(&mu_);
   auto it = models_.find(job.name);
   if (it == models_.end() || it->second.generation != job.generation) return;
@@ -198,6 +216,11 @@ void ModelManager::FinishLoad(const LoadJob& job,
   VersionRecord& rec = v->second;
   if (loaded.ok()) {
     rec.servable = *std::move(loaded);
+    if (!job.checkpoint_dir.empty()) {
+      rec.follower = std::make_shared<CheckpointFollower>(job.name, job.version, job.checkpoint_dir,
+                                                          rec.servable, options_.follower,
+                                                          options_.events);
+    }
     rec.state = ModelVersionStatus::AVAILABLE;
     rec.status = absl::OkStatus();
     return;
@@ -218,6 +241,8 @@ void ModelManager::FinishLoad(const LoadJob& job,
 
 void ModelManager::UnloadUnwanted(const std::string& name, int64_t generation,
                                   const std::set<int64_t>& aspired) {
+  // Followers stop (joining their thread) after the lock is released.
+  std::vector<std::shared_ptr<CheckpointFollower>> stopped;
   absl::MutexLock lock(&mu_);
   auto it = models_.find(name);
   if (it == models_.end() || it->second.generation != generation) return;
@@ -237,6 +262,7 @@ void ModelManager::UnloadUnwanted(const std::string& name, int64_t generation,
       rec.state = ModelVersionStatus::UNLOADING;
     }
     rec.servable.reset();  // requests holding it finish on it
+    if (rec.follower != nullptr) stopped.push_back(std::move(rec.follower));
     rec.state = ModelVersionStatus::END;
     rec.status = absl::OkStatus();
   }
@@ -288,13 +314,32 @@ absl::StatusOr<std::vector<VersionStatus>> ModelManager::Status(
   std::vector<VersionStatus> out;
   for (const auto& [v, rec] : it->second.versions) {
     if (version && v != *version) continue;
-    out.push_back(VersionStatus{v, rec.state, rec.status});
+    // A serving version whose follower rejected a checkpoint reports why.
+    const absl::Status status = rec.follower != nullptr && rec.state == ModelVersionStatus::AVAILABLE
+                                    ? rec.follower->LastRejection()
+                                    : rec.status;
+    out.push_back(VersionStatus{v, rec.state, status});
   }
   if (out.empty()) {
     return absl::NotFoundError(
         absl::StrCat("Could not find version ", *version, " of model ", name));
   }
   return out;
+}
+
+absl::StatusOr<std::shared_ptr<CheckpointFollower>> ModelManager::FindFollower(
+    const std::string& name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) return absl::NotFoundError(absl::StrCat("no model ", name));
+  if (it->second.config.checkpoint_dir().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model ", name, " does not follow a checkpoint directory"));
+  }
+  for (auto v = it->second.versions.rbegin(); v != it->second.versions.rend(); ++v) {
+    if (v->second.follower != nullptr) return v->second.follower;
+  }
+  return absl::FailedPreconditionError(absl::StrCat("model ", name, " has no available version"));
 }
 
 bool ModelManager::AllModelsAvailable() const {

@@ -7,7 +7,9 @@
 // load_retry_interval, up to max_num_load_retries: a version directory still being
 // copied is not fatal), and then unloads versions the policy no longer wants —
 // only once some wanted version is available, so a new version replaces an old
-// one without a gap. Rounds run on the manager's thread every poll_wait and
+// one without a gap. A model with a checkpoint_dir loads its weights from the
+// directory's latest checkpoint (the model's own weights if that is not valid)
+// and each available version gets a CheckpointFollower. Rounds run on the manager's thread every poll_wait and
 // synchronously inside ApplyConfig(); one at a time.
 //
 // Thread safety: thread-safe. Find() takes a short shared lock, never one held
@@ -29,6 +31,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "model/servable.h"
+#include "server/checkpoint_follower.h"
+#include "server/event_log.h"
 #include "tensorflow_serving/apis/get_model_status.pb.h"
 #include "tensorflow_serving/apis/model.pb.h"
 #include "tensorflow_serving/config/model_server_config.pb.h"
@@ -43,6 +47,10 @@ struct ManagerOptions {
   absl::Duration poll_wait = absl::Seconds(1);  // <= 0: no background polling
   int max_num_load_retries = 5;
   absl::Duration load_retry_interval = absl::Minutes(1);
+  // For models with a checkpoint_dir: how their CheckpointFollowers behave, and
+  // where they record events (must outlive the manager).
+  FollowerOptions follower;
+  EventLog* events = nullptr;
 };
 
 // One version of one model, ready to answer a request.
@@ -86,6 +94,10 @@ class ModelManager {
   absl::StatusOr<std::vector<VersionStatus>> Status(const std::string& name,
                                                     std::optional<int64_t> version) const;
 
+  // The follower of `name`'s highest available version. NOT_FOUND for an unknown
+  // model, FAILED_PRECONDITION when it has no checkpoint_dir or no version yet.
+  absl::StatusOr<std::shared_ptr<CheckpointFollower>> FindFollower(const std::string& name) const;
+
   // True when every configured model has an available version.
   bool AllModelsAvailable() const;
 
@@ -97,7 +109,8 @@ class ModelManager {
     std::string path;
     VersionState state = tensorflow::serving::ModelVersionStatus::START;
     absl::Status status;
-    std::shared_ptr<const Servable> servable;
+    std::shared_ptr<Servable> servable;
+    std::shared_ptr<CheckpointFollower> follower;  // with a checkpoint_dir
     int failed_attempts = 0;
     absl::Time next_attempt = absl::InfinitePast();
   };
@@ -120,7 +133,7 @@ class ModelManager {
   std::vector<LoadJob> PlanLoads(const std::string& name, int64_t generation,
                                  const std::map<int64_t, std::string>& on_disk)
       ABSL_LOCKS_EXCLUDED(mu_);
-  void FinishLoad(const LoadJob& job, absl::StatusOr<std::shared_ptr<const Servable>> loaded)
+  void FinishLoad(const LoadJob& job, absl::StatusOr<std::shared_ptr<Servable>> loaded)
       ABSL_LOCKS_EXCLUDED(mu_);
   void UnloadUnwanted(const std::string& name, int64_t generation,
                       const std::set<int64_t>& aspired) ABSL_LOCKS_EXCLUDED(mu_);

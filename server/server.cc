@@ -14,11 +14,16 @@ constexpr absl::Duration kShutdownLinger = absl::Milliseconds(500);
 
 Server::Server(ServerOptions options)
     : options_(std::move(options)),
-      manager_(options_.manager),
+      manager_([this] {
+        ManagerOptions m = options_.manager;
+        m.events = &events_;
+        return m;
+      }()),
       prediction_service_(&manager_, &gate_),
       model_service_(&manager_, &gate_, [this](const tensorflow::serving::ModelServerConfig& c) {
         return ApplyConfig(c);
-      }) {}
+      }),
+      admin_service_(&manager_, &events_, &gate_) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   std::unique_ptr<Server> server(new Server(std::move(options)));
@@ -45,6 +50,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   }
   builder.RegisterService(&server->prediction_service_);
   builder.RegisterService(&server->model_service_);
+  builder.RegisterService(&server->admin_service_);
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(

@@ -1,7 +1,8 @@
 // Server: the swapserve daemon's parts put together — the ModelManager fed from a
 // ModelServerConfig (flags or --model_config_file, re-read periodically), the TF
 // Serving gRPC services, the standard health service (SERVING once every
-// configured model has an available version) and server reflection.
+// configured model has an available version), server reflection, and the
+// checkpoint admin service (swapserve.admin.v1) for followed directories.
 //
 // Start() loads the configured models (one poll round) before it listens, so the
 // first request finds them. Shutdown() turns health to NOT_SERVING, refuses new
@@ -20,6 +21,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "server/admin_service.h"
+#include "server/event_log.h"
 #include "server/model_manager.h"
 #include "server/services.h"
 #include "tensorflow_serving/config/model_server_config.pb.h"
@@ -56,10 +59,12 @@ class Server {
   void ConfigPollLoop();
 
   ServerOptions options_;
+  EventLog events_;
   ModelManager manager_;
   CallGate gate_;
   PredictionServiceImpl prediction_service_;
   ModelServiceImpl model_service_;
+  AdminServiceImpl admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   absl::Mutex mu_;

@@ -10,18 +10,6 @@ namespace {
 
 namespace tfs = tensorflow::serving;
 
-// What the trailer names as the weights' origin: the checkpoint prefix's
-// basename, or "saved_model" for a SavedModel's own variables.
-std::string WeightsName(const Servable& servable, const ServedWeights& weights) {
-  const std::string& source = weights.set->source();
-  if (source == servable.model().path + "/variables/variables" ||
-      source == servable.model().path) {
-    return "saved_model";
-  }
-  const size_t slash = source.find_last_of('/');
-  return slash == std::string::npos ? source : source.substr(slash + 1);
-}
-
 // Finds the version, runs `body` on one weights snapshot and names that snapshot
 // in the trailers.
 const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE,
@@ -36,7 +24,7 @@ grpc::Status Serve(ModelManager* manager, CallGate* gate, grpc::ServerContext* c
   if (!handle.ok()) return ToGrpcStatus(handle.status());
   const std::shared_ptr<const ServedWeights> weights = handle->servable->Weights();
   absl::Status status = body(*handle, *weights);
-  context->AddTrailingMetadata("swapserve-checkpoint", WeightsName(*handle->servable, *weights));
+  context->AddTrailingMetadata("swapserve-checkpoint", handle->servable->WeightsName(*weights->set));
   context->AddTrailingMetadata("swapserve-weights-version", absl::StrCat(weights->generation));
   if (!status.ok()) VLOG(1) << "request to " << spec.name() << " failed: " << status;
   return ToGrpcStatus(status);

@@ -1,0 +1,406 @@
+#include "server/checkpoint_follower.h"
+
+#include <dirent.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "model/formats/bundle_reader.h"
+#include "model/formats/checkpoint_state.h"
+#include "model/util/file.h"
+
+namespace swapserve::server {
+namespace {
+
+using swapserve::admin::v1::CheckpointOnDisk;
+using swapserve::admin::v1::ServingState;
+
+std::string Basename(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// True when every shard PREFIX.data-NNNNN-of-MMMMM the directory listing names exists.
+bool HasAllShards(const std::string& base, const std::set<std::string>& names) {
+  const std::string lead = base + ".data-";
+  for (const std::string& n : names) {
+    if (!absl::StartsWith(n, lead)) continue;
+    const std::string rest = n.substr(lead.size());  // NNNNN-of-MMMMM
+    const size_t of = rest.find("-of-");
+    int64_t total = 0;
+    if (of == std::string::npos || !absl::SimpleAtoi(rest.substr(of + 4), &total) || total <= 0 ||
+        total > 100000) {
+      continue;
+    }
+    for (int64_t i = 0; i < total; ++i) {
+      char shard[64];
+      std::snprintf(shard, sizeof(shard), "%05lld-of-%05lld", static_cast<long long>(i),
+                    static_cast<long long>(total));
+      if (names.count(lead + shard) == 0) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+constexpr uint32_t kWatchMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                                IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+
+}  // namespace
+
+int64_t StepFromPrefix(const std::string& prefix) {
+  const std::string name = Basename(prefix);
+  size_t end = name.size();
+  while (end > 0 && !std::isdigit(static_cast<unsigned char>(name[end - 1]))) --end;
+  size_t begin = end;
+  while (begin > 0 && std::isdigit(static_cast<unsigned char>(name[begin - 1]))) --begin;
+  int64_t step = -1;
+  if (begin == end || !absl::SimpleAtoi(name.substr(begin, end - begin), &step)) return -1;
+  return step;
+}
+
+std::vector<CheckpointOnDisk> ListCheckpointsOnDisk(const std::string& dir) {
+  std::set<std::string> names;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) names.insert(e->d_name);
+    closedir(d);
+  }
+  std::set<std::string> listed;
+  if (absl::StatusOr<tensorflow::CheckpointState> state = ReadCheckpointState(dir); state.ok()) {
+    listed.insert(state->model_checkpoint_path());
+    for (const std::string& p : state->all_model_checkpoint_paths()) listed.insert(p);
+  }
+  std::vector<CheckpointOnDisk> out;
+  for (const std::string& n : names) {
+    if (!absl::EndsWith(n, ".index")) continue;
+    const std::string base = n.substr(0, n.size() - 6);
+    CheckpointOnDisk c;
+    c.set_prefix(dir + "/" + base);
+    c.set_step(StepFromPrefix(base));
+    c.set_has_index(true);
+    c.set_has_data(HasAllShards(base, names));
+    c.set_in_pointer(listed.count(c.prefix()) != 0);
+    out.push_back(c);
+  }
+  std::sort(out.begin(), out.end(), [](const CheckpointOnDisk& a, const CheckpointOnDisk& b) {
+    return std::make_pair(a.step(), a.prefix()) < std::make_pair(b.step(), b.prefix());
+  });
+  return out;
+}
+
+CheckpointFollower::CheckpointFollower(std::string model, int64_t version, std::string dir,
+                                       std::shared_ptr<Servable> servable,
+                                       FollowerOptions options, EventLog* events)
+    : model_(std::move(model)),
+      version_(version),
+      dir_(std::move(dir)),
+      servable_(std::move(servable)),
+      options_(options),
+      events_(events) {
+  const std::shared_ptr<const WeightSet> current = servable_->Weights()->set;
+  if (!servable_->IsOwnWeights(*current)) serving_ = IdentityOf(current->source());
+  inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_fd_ < 0) LOG(WARNING) << "inotify unavailable; polling " << dir_ << " only";
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  thread_ = std::thread([this] { Run(); });
+}
+
+CheckpointFollower::~CheckpointFollower() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  Wake();
+  thread_.join();
+  if (inotify_fd_ >= 0) close(inotify_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+CheckpointFollower::Identity CheckpointFollower::IdentityOf(const std::string& prefix) {
+  Identity id;
+  id.prefix = prefix;
+  struct stat st;
+  if (stat((prefix + ".index").c_str(), &st) == 0) {
+    id.dev = st.st_dev;
+    id.ino = st.st_ino;
+    id.size = st.st_size;
+    id.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+  }
+  return id;
+}
+
+void CheckpointFollower::Wake() {
+  if (wake_fd_ < 0) return;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+void CheckpointFollower::EnsureWatch() {
+  if (inotify_fd_ < 0 || watch_ >= 0) return;
+  watch_ = inotify_add_watch(inotify_fd_, dir_.c_str(), kWatchMask);
+}
+
+bool CheckpointFollower::WaitForChange(absl::Duration timeout) {
+  EnsureWatch();
+  // Without a watch (the directory is gone) look again soon: it may come back.
+  if (watch_ < 0 && inotify_fd_ >= 0) timeout = std::min(timeout, absl::Milliseconds(100));
+  pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  const int ms = static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(timeout)));
+  if (poll(fds, 2, ms) <= 0) return false;
+  bool changed = false;
+  if (fds[1].revents & POLLIN) {
+    uint64_t n;
+    [[maybe_unused]] ssize_t r = read(wake_fd_, &n, sizeof(n));
+    changed = true;
+  }
+  if (fds[0].revents & POLLIN) {
+    alignas(inotify_event) char buf[16384];
+    ssize_t len;
+    while ((len = read(inotify_fd_, buf, sizeof(buf))) > 0) {
+      for (char* p = buf; p < buf + len;) {
+        const auto* e = reinterpret_cast<const inotify_event*>(p);
+        if (e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+          // The directory went away or was replaced: watch the path afresh.
+          if (watch_ >= 0 && !(e->mask & IN_IGNORED)) inotify_rm_watch(inotify_fd_, watch_);
+          watch_ = -1;
+        }
+        p += sizeof(inotify_event) + e->len;
+      }
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+void CheckpointFollower::Run() {
+  bool changed = true;  // check the pointer once at start
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    Step(changed);
+    absl::Duration wait = options_.poll;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!failed_reason_.empty()) {
+        wait = std::min(wait, std::max(absl::ZeroDuration(), retry_at_ - absl::Now()));
+      }
+    }
+    changed = WaitForChange(wait);
+  }
+}
+
+void CheckpointFollower::Step(bool changed) {
+  absl::MutexLock load(&load_mu_);
+  Identity target;
+  {
+    absl::MutexLock lock(&mu_);
+    if (pinned_ || stopping_) return;
+  }
+  absl::StatusOr<std::string> latest = LatestCheckpoint(dir_);
+  if (latest.ok()) target = IdentityOf(*latest);
+  {
+    absl::MutexLock lock(&mu_);
+    if (latest.ok() && target == serving_) {  // nothing new; forget old failures
+      failed_ = Identity();
+      failed_reason_.clear();
+      failures_ = 0;
+      return;
+    }
+    const bool same_failure =
+        target == failed_ && (latest.ok() || failed_reason_ == latest.status().message());
+    if (same_failure && !changed && absl::Now() < retry_at_) return;
+  }
+  if (!latest.ok()) {
+    Reject("", latest.status(), absl::ZeroDuration());
+    return;
+  }
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::shared_ptr<const WeightSet>> weights = LoadAndValidate(target.prefix);
+  const absl::Duration took = absl::Now() - start;
+  if (!weights.ok()) {
+    Reject(target.prefix, weights.status(), took);
+    return;
+  }
+  const int64_t generation = SwapIn(GoodSet{*std::move(weights), target});
+  CheckpointEvent e = Event(CheckpointEvent::SWAPPED, target.prefix);
+  e.set_load_ms(absl::ToDoubleMilliseconds(took));
+  e.set_weights_version(generation);
+  LOG(INFO) << "Model " << model_ << " version " << version_ << ": now serving checkpoint "
+            << target.prefix << " (weights version " << generation << ", loaded in "
+            << absl::FormatDuration(took) << ")";
+  events_->Append(std::move(e));
+}
+
+absl::StatusOr<std::shared_ptr<const WeightSet>> CheckpointFollower::LoadAndValidate(
+    const std::string& prefix) const {
+  absl::StatusOr<std::unique_ptr<BundleReader>> reader = BundleReader::Open(prefix);
+  if (!reader.ok()) return reader.status();
+  const LoadedModel& model = servable_->model();
+  absl::StatusOr<std::shared_ptr<const WeightSet>> weights = LoadWeights(model.slots, **reader);
+  if (!weights.ok()) return weights.status();
+  if (options_.reject_nonfinite) {
+    if (absl::Status s = CheckAllFinite(model.slots, **weights); !s.ok()) return s;
+  }
+  if (absl::Status s = servable_->WarmUp(**weights); !s.ok()) return s;
+  return weights;
+}
+
+int64_t CheckpointFollower::SwapIn(GoodSet next) {
+  GoodSet current{servable_->Weights()->set, Identity()};
+  {
+    absl::MutexLock lock(&mu_);
+    current.identity = serving_;
+    serving_ = next.identity;
+    failed_ = Identity();
+    failed_reason_.clear();
+    failures_ = 0;
+    last_rejection_ = absl::OkStatus();
+  }
+  const int64_t generation = servable_->Swap(std::move(next.weights));
+  absl::MutexLock lock(&mu_);
+  previous_ = std::move(current);  // the set before that is freed once its requests end
+  return generation;
+}
+
+void CheckpointFollower::Reject(const std::string& prefix, const absl::Status& why,
+                                absl::Duration load_time) {
+  const std::string reason(why.message());
+  bool first;
+  {
+    absl::MutexLock lock(&mu_);
+    const Identity id = prefix.empty() ? Identity() : IdentityOf(prefix);
+    first = !(id == failed_ && reason == failed_reason_);
+    if (first) failures_ = 0;
+    failed_ = id;
+    failed_reason_ = reason;
+    ++failures_;
+    const absl::Duration backoff =
+        std::min(options_.max_backoff, options_.min_backoff * (1 << std::min(failures_ - 1, 16)));
+    retry_at_ = absl::Now() + backoff;
+    last_rejection_ = absl::Status(
+        why.code(), absl::StrCat("checkpoint ", prefix.empty() ? dir_ : prefix, " rejected: ",
+                                 reason, "; still serving ",
+                                 serving_.prefix.empty() ? "the model's own weights" : serving_.prefix));
+  }
+  if (!first) return;  // the same failure again: retried quietly
+  LOG(WARNING) << "Model " << model_ << " version " << version_ << ": "
+               << LastRejection().message();
+  CheckpointEvent e = Event(CheckpointEvent::REJECTED, prefix);
+  e.set_reason(reason);
+  e.set_load_ms(absl::ToDoubleMilliseconds(load_time));
+  events_->Append(std::move(e));
+}
+
+CheckpointEvent CheckpointFollower::Event(CheckpointEvent::Kind kind,
+                                          const std::string& prefix) const {
+  CheckpointEvent e;
+  e.set_model(model_);
+  e.set_model_version(version_);
+  e.set_kind(kind);
+  e.set_prefix(prefix);
+  e.set_step(StepFromPrefix(prefix));
+  e.set_weights_version(servable_->Weights()->generation);
+  return e;
+}
+
+absl::StatusOr<std::string> CheckpointFollower::ResolvePinTarget(const std::string& prefix) const {
+  for (const std::string& candidate : {prefix, dir_ + "/" + prefix}) {
+    if (PathExists(candidate + ".index")) return candidate;
+  }
+  return absl::NotFoundError(absl::StrCat("no checkpoint ", prefix, " (looked for ", prefix,
+                                          ".index and ", dir_, "/", prefix, ".index)"));
+}
+
+absl::Status CheckpointFollower::Pin(const std::string& prefix) {
+  absl::StatusOr<std::string> resolved = ResolvePinTarget(prefix);
+  if (!resolved.ok()) return resolved.status();
+  absl::MutexLock load(&load_mu_);
+  const Identity id = IdentityOf(*resolved);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::shared_ptr<const WeightSet>> weights = LoadAndValidate(*resolved);
+  if (!weights.ok()) {
+    Reject(*resolved, weights.status(), absl::Now() - start);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot pin ", *resolved, ": ", weights.status().message()));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    pinned_ = true;
+  }
+  const int64_t generation = SwapIn(GoodSet{*std::move(weights), id});
+  CheckpointEvent e = Event(CheckpointEvent::PINNED, *resolved);
+  e.set_load_ms(absl::ToDoubleMilliseconds(absl::Now() - start));
+  e.set_weights_version(generation);
+  events_->Append(std::move(e));
+  LOG(INFO) << "Model " << model_ << ": pinned to " << *resolved;
+  return absl::OkStatus();
+}
+
+absl::Status CheckpointFollower::Unpin() {
+  {
+    absl::MutexLock lock(&mu_);
+    pinned_ = false;
+    retry_at_ = absl::InfinitePast();
+  }
+  events_->Append(Event(CheckpointEvent::UNPINNED, ""));
+  LOG(INFO) << "Model " << model_ << ": following " << dir_ << " again";
+  Wake();
+  return absl::OkStatus();
+}
+
+absl::Status CheckpointFollower::Rollback() {
+  absl::MutexLock load(&load_mu_);
+  GoodSet previous;
+  {
+    absl::MutexLock lock(&mu_);
+    if (previous_.weights == nullptr) {
+      return absl::FailedPreconditionError("no previous weights to roll back to");
+    }
+    previous = previous_;
+    pinned_ = true;
+  }
+  const std::string prefix = previous.identity.prefix;
+  const int64_t generation = SwapIn(std::move(previous));
+  CheckpointEvent e = Event(CheckpointEvent::ROLLED_BACK, prefix);
+  e.set_weights_version(generation);
+  events_->Append(std::move(e));
+  LOG(INFO) << "Model " << model_ << ": rolled back to "
+            << (prefix.empty() ? "the model's own weights" : prefix) << " (pinned)";
+  return absl::OkStatus();
+}
+
+absl::Status CheckpointFollower::LastRejection() const {
+  absl::MutexLock lock(&mu_);
+  return last_rejection_;
+}
+
+ServingState CheckpointFollower::State() const {
+  ServingState s;
+  s.set_model(model_);
+  s.set_model_version(version_);
+  s.set_directory(dir_);
+  s.set_weights_version(servable_->Weights()->generation);
+  {
+    absl::MutexLock lock(&mu_);
+    s.set_serving_prefix(serving_.prefix);
+    s.set_pinned(pinned_);
+  }
+  if (absl::StatusOr<std::string> latest = LatestCheckpoint(dir_); latest.ok()) {
+    s.set_pointer_target(*latest);
+  }
+  return s;
+}
+
+}  // namespace swapserve::server
