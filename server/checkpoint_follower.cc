@@ -109,8 +109,10 @@ CheckpointFollower::CheckpointFollower(std::string model, int64_t version, std::
       events_(events) {
   const std::shared_ptr<const WeightSet> current = servable_->Weights()->set;
   if (!servable_->IsOwnWeights(*current)) serving_ = IdentityOf(current->source());
-  inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (inotify_fd_ < 0) LOG(WARNING) << "inotify unavailable; polling " << dir_ << " only";
+  if (options_.use_inotify) {
+    inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (inotify_fd_ < 0) LOG(WARNING) << "inotify unavailable; polling " << dir_ << " only";
+  }
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   thread_ = std::thread([this] { Run(); });
 }

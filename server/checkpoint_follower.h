@@ -39,6 +39,7 @@ namespace swapserve::server {
 struct FollowerOptions {
   absl::Duration poll = absl::Seconds(2);
   bool reject_nonfinite = true;
+  bool use_inotify = true;  // false: polling only (as on volumes without events)
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(10);
 };

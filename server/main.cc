@@ -50,6 +50,8 @@ ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
 ABSL_FLAG(double, checkpoint_poll_seconds, 2.0,
           "Also look at followed checkpoint directories this often (inotify events "
           "are the fast path; network and overlay volumes often deliver none).");
+ABSL_FLAG(bool, checkpoint_inotify, true,
+          "Watch followed checkpoint directories with inotify (false: poll only).");
 ABSL_FLAG(bool, reject_nonfinite, true,
           "Reject checkpoints holding a NaN or infinity (the old weights keep serving).");
 ABSL_FLAG(int32_t, shutdown_grace_seconds, 10,
@@ -71,6 +73,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
       absl::Microseconds(absl::GetFlag(FLAGS_load_retry_interval_micros));
   o.manager.follower.poll = absl::Seconds(absl::GetFlag(FLAGS_checkpoint_poll_seconds));
   o.manager.follower.reject_nonfinite = absl::GetFlag(FLAGS_reject_nonfinite);
+  o.manager.follower.use_inotify = absl::GetFlag(FLAGS_checkpoint_inotify);
   o.model_config_file = absl::GetFlag(FLAGS_model_config_file);
   o.config_poll_wait = absl::Seconds(absl::GetFlag(FLAGS_model_config_file_poll_wait_seconds));
   if (o.manager.follower.poll <= absl::ZeroDuration()) {

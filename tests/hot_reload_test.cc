@@ -359,6 +359,34 @@ TEST_F(HotReloadTest, StartupPrefersTheCheckpointAndFallsBackToOwnWeights) {
   EXPECT_TRUE(ServesCheckpoint(*d, 5));
 }
 
+TEST_F(HotReloadTest, PollingAloneFollowsWithoutEvents) {
+  // Network and overlay volumes often deliver no inotify events.
+  auto d = StartFollowing({"--checkpoint_inotify=false"});
+  ASSERT_NE(d, nullptr);
+  ASSERT_TRUE(ServesCheckpoint(*d, 1));
+  Load load(*d, 2);
+  for (int k = 2; k <= 4; ++k) {
+    WriteCheckpoint(dir(), k);
+    EXPECT_TRUE(ServesCheckpoint(*d, k)) << d->Log();
+  }
+  load.Stop();
+  EXPECT_EQ(load.failed(), 0);
+  EXPECT_EQ(load.torn(), 0);
+}
+
+TEST_F(HotReloadTest, ConfigFileCheckpointDir) {
+  const std::string base = Fixture("tf_serving/saved_model_half_plus_two_cpu");
+  WriteCheckpoint(dir(), 3);
+  WriteFileOrDie(tmp_.Join("models.config"),
+                 "model_config_list { config { name: 'm' base_path: '" + base +
+                     "' model_platform: 'tensorflow' checkpoint_dir: '" + dir() + "' } }");
+  auto d = Daemon::Start({"--model_config_file=" + tmp_.Join("models.config")});
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(Ask(d->prediction()).checkpoint, Name(3));
+  WriteCheckpoint(dir(), 4);
+  EXPECT_TRUE(ServesCheckpoint(*d, 4));
+}
+
 TEST(HotReloadSeedTest, NeitherCheckpointNorOwnWeightsIsAClearLoadError) {
   SS_REQUIRE_FIXTURE(model, "keras_seed_mlp/saved_model");
   TempDir empty;
