@@ -1,0 +1,110 @@
+#include "trainer/checkpoint_manager.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "model/formats/checkpoint_state.h"
+#include "model/util/status_macros.h"
+#include "trainer/keras_checkpoint.h"
+
+namespace swapserve::trainer {
+namespace {
+
+std::string Dirname(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string Basename(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Removes PREFIX.index and every PREFIX.data-* file.
+void DeleteCheckpoint(const std::string& dir, const std::string& name) {
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      const std::string n = e->d_name;
+      if (n == name + ".index" || absl::StartsWith(n, name + ".data-")) {
+        unlink((dir + "/" + n).c_str());
+      }
+    }
+    closedir(d);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> FormatCheckpointPath(const std::string& pattern, int64_t epoch,
+                                                 int64_t batch) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '{') {
+      out += pattern[i];
+      continue;
+    }
+    const size_t close = pattern.find('}', i);
+    if (close == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("unclosed '{' in ", pattern));
+    }
+    const std::string field = pattern.substr(i + 1, close - i - 1);
+    const std::string name = field.substr(0, field.find(':'));
+    const std::string spec = field.find(':') == std::string::npos ? "" : field.substr(field.find(':') + 1);
+    int64_t value;
+    if (name == "epoch") {
+      value = epoch;
+    } else if (name == "batch") {
+      value = batch;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown field {", field, "} in ", pattern,
+                                                     " (use {epoch} or {batch}, e.g. {epoch:04d})"));
+    }
+    int width = 0;
+    if (!spec.empty() && (spec.back() != 'd' || !absl::SimpleAtoi(spec.substr(0, spec.size() - 1), &width) ||
+                          width < 0 || width > 20)) {
+      return absl::InvalidArgumentError(absl::StrCat("unsupported format {", field, "} in ", pattern,
+                                                     " (only integer widths such as :04d)"));
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%0*lld", width, static_cast<long long>(value));
+    out += buf;
+    i = close;
+  }
+  return out;
+}
+
+CheckpointManager::CheckpointManager(std::string pattern, int max_to_keep)
+    : pattern_(std::move(pattern)), dir_(Dirname(pattern_)), max_to_keep_(max_to_keep) {
+  if (absl::StatusOr<tensorflow::CheckpointState> state = ReadCheckpointState(dir_); state.ok()) {
+    for (const std::string& p : state->all_model_checkpoint_paths()) kept_.push_back(Basename(p));
+  }
+}
+
+absl::StatusOr<std::string> CheckpointManager::Save(int64_t epoch, int64_t batch,
+                                                    const Network& network, const Adam* optimizer) {
+  ASSIGN_OR_RETURN(std::string prefix, FormatCheckpointPath(pattern_, epoch, batch));
+  RETURN_IF_ERROR(WriteKerasCheckpoint(prefix, network, optimizer));  // data, then index
+  const std::string name = Basename(prefix);
+  std::erase(kept_, name);
+  kept_.push_back(name);
+  std::deque<std::string> removed;
+  while (max_to_keep_ > 0 && static_cast<int>(kept_.size()) > max_to_keep_) {
+    removed.push_back(kept_.front());
+    kept_.pop_front();
+  }
+  tensorflow::CheckpointState state;
+  state.set_model_checkpoint_path(name);
+  for (const std::string& k : kept_) state.add_all_model_checkpoint_paths(k);
+  RETURN_IF_ERROR(WriteCheckpointState(dir_, state));  // the pointer, last
+  for (const std::string& r : removed) DeleteCheckpoint(dir_, r);
+  return prefix;
+}
+
+}  // namespace swapserve::trainer
