@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "model/formats/checkpoint_state.h"
+#include "model/util/file.h"
 #include "model/util/status_macros.h"
 #include "trainer/keras_checkpoint.h"
 
@@ -90,6 +91,7 @@ CheckpointManager::CheckpointManager(std::string pattern, int max_to_keep)
 absl::StatusOr<std::string> CheckpointManager::Save(int64_t epoch, int64_t batch,
                                                     const Network& network, const Adam* optimizer) {
   ASSIGN_OR_RETURN(std::string prefix, FormatCheckpointPath(pattern_, epoch, batch));
+  RETURN_IF_ERROR(CreateDirectories(dir_));
   RETURN_IF_ERROR(WriteKerasCheckpoint(prefix, network, optimizer));  // data, then index
   const std::string name = Basename(prefix);
   std::erase(kept_, name);

@@ -121,4 +121,14 @@ bool IsDirectory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+absl::Status CreateDirectories(const std::string& dir) {
+  if (dir.empty() || IsDirectory(dir)) return absl::OkStatus();
+  const size_t slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    if (absl::Status s = CreateDirectories(dir.substr(0, slash)); !s.ok()) return s;
+  }
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoError("mkdir", dir);
+  return absl::OkStatus();
+}
+
 }  // namespace swapserve

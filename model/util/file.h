@@ -25,6 +25,9 @@ absl::Status ReadFileToString(const std::string& path, uint64_t max_bytes,
 // leaves either the old file or the new one.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
 
+// Creates `dir` and any missing parents (mkdir -p); OK if it exists.
+absl::Status CreateDirectories(const std::string& dir);
+
 // Renames `from` to `to` after fsyncing `from`, then fsyncs the directory of `to`.
 absl::Status SyncAndRename(const std::string& from, const std::string& to);
 
