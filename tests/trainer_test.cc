@@ -1,0 +1,215 @@
+// swapserve-train's pieces: checkpoints with exactly Keras's keys and object
+// graph, gradients equal to finite differences, Keras's Adam step, the
+// checkpoint path format, IDX errors, and 2 epochs + resume 1 == 3 epochs.
+#include <cmath>
+
+#include "gtest/gtest.h"
+#include "model/formats/bundle_format.h"
+#include "model/formats/bundle_reader.h"
+#include "model/formats/checkpoint_state.h"
+#include "model/formats/object_graph.h"
+#include "model/util/file.h"
+#include "tests/test_support.h"
+#include "trainer/adam.h"
+#include "trainer/checkpoint_manager.h"
+#include "trainer/idx_reader.h"
+#include "trainer/keras_checkpoint.h"
+#include "trainer/network.h"
+#include "trainer/trainer.h"
+
+namespace swapserve::trainer {
+namespace {
+
+using ::swapserve::testing::TempDir;
+
+std::unique_ptr<BundleReader> Open(const std::string& prefix) {
+  auto r = BundleReader::Open(prefix);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *std::move(r) : nullptr;
+}
+
+// Node by node: children (ids and names), attributes (name, key), whether the
+// node has values, slot references. full_name is the layer's Python name
+// (dense_4 there, dense here) and not compared.
+void ExpectSameStructure(const tensorflow::TrackableObjectGraph& want,
+                         const tensorflow::TrackableObjectGraph& got) {
+  ASSERT_EQ(got.nodes_size(), want.nodes_size());
+  for (int i = 0; i < want.nodes_size(); ++i) {
+    SCOPED_TRACE(::testing::Message() << "node " << i);
+    const auto &w = want.nodes(i), &g = got.nodes(i);
+    ASSERT_EQ(g.children_size(), w.children_size());
+    for (int c = 0; c < w.children_size(); ++c) {
+      EXPECT_EQ(g.children(c).node_id(), w.children(c).node_id());
+      EXPECT_EQ(g.children(c).local_name(), w.children(c).local_name());
+    }
+    ASSERT_EQ(g.attributes_size(), w.attributes_size());
+    for (int a = 0; a < w.attributes_size(); ++a) {
+      EXPECT_EQ(g.attributes(a).name(), w.attributes(a).name());
+      EXPECT_EQ(g.attributes(a).checkpoint_key(), w.attributes(a).checkpoint_key());
+    }
+    EXPECT_EQ(g.has_checkpoint_values().value(), w.has_checkpoint_values().value());
+    EXPECT_EQ(g.slot_variables_size(), w.slot_variables_size());
+  }
+}
+
+TEST(TrainerCheckpointTest, SameKeysAndObjectGraphAsKeras) {
+  SS_REQUIRE_FIXTURE(keras, "keras_seed_mlp/training_2/cp-0000.ckpt");
+  TempDir dir;
+  Network net(MlpSpec(), 1);
+  ASSERT_TRUE(WriteKerasCheckpoint(dir.Join("cp-0000.ckpt"), net, nullptr).ok());
+  auto want = Open(keras);
+  auto got = Open(dir.Join("cp-0000.ckpt"));
+  ASSERT_TRUE(want && got);
+  ASSERT_EQ(got->entries().size(), want->entries().size());
+  for (size_t i = 0; i < want->entries().size(); ++i) {
+    EXPECT_EQ(got->entries()[i].key, want->entries()[i].key);
+    EXPECT_EQ(got->entries()[i].dtype, want->entries()[i].dtype) << want->entries()[i].key;
+    EXPECT_EQ(got->entries()[i].shape, want->entries()[i].shape) << want->entries()[i].key;
+  }
+  auto want_graph = ReadObjectGraph(*want);
+  auto got_graph = ReadObjectGraph(*got);
+  ASSERT_TRUE(want_graph.ok() && got_graph.ok());
+  ExpectSameStructure(*want_graph, *got_graph);
+}
+
+TEST(TrainerCheckpointTest, WithOptimizerUsesKerasSlotNamesAndRestores) {
+  SS_REQUIRE_FIXTURE(later, "keras_seed_mlp/training_2/cp-0005.ckpt");
+  TempDir dir;
+  Network net(MlpSpec(), 1);
+  Adam adam(AdamConfig{}, net.params());
+  std::vector<std::vector<float>> grads;
+  for (const Param& p : net.params()) grads.emplace_back(p.value.size(), 0.5f);
+  adam.Apply(grads, 1.0f, &net.params());
+  ASSERT_TRUE(WriteKerasCheckpoint(dir.Join("ckpt"), net, &adam).ok());
+  // The key set of Keras's own checkpoint written mid-training (its index only).
+  auto keras = Open(later);
+  auto ours = Open(dir.Join("ckpt"));
+  ASSERT_TRUE(keras && ours);
+  ASSERT_EQ(ours->entries().size(), keras->entries().size());
+  for (size_t i = 0; i < keras->entries().size(); ++i) {
+    EXPECT_EQ(ours->entries()[i].key, keras->entries()[i].key);
+    EXPECT_EQ(ours->entries()[i].dtype, keras->entries()[i].dtype);
+    EXPECT_EQ(ours->entries()[i].shape, keras->entries()[i].shape);
+  }
+  Network restored(MlpSpec(), 99);
+  Adam restored_adam(AdamConfig{}, restored.params());
+  ASSERT_TRUE(RestoreKerasCheckpoint(dir.Join("ckpt"), &restored, &restored_adam).ok());
+  EXPECT_EQ(restored_adam.iterations(), 1);
+  EXPECT_EQ(restored.params()[0].value, net.params()[0].value);
+  EXPECT_EQ(restored_adam.v()[2], adam.v()[2]);
+  // A weights-only checkpoint cannot resume an optimizer.
+  ASSERT_TRUE(WriteKerasCheckpoint(dir.Join("weights"), net, nullptr).ok());
+  absl::Status s = RestoreKerasCheckpoint(dir.Join("weights"), &restored, &restored_adam);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+}
+
+// A small model with every layer kind, its input 6×6×2.
+ModelSpec TinySpec() {
+  ModelSpec spec = CnnSpec();
+  spec.input_shape = {6, 6, 2};
+  spec.layers[0].units = 3;  // conv2d: 3 filters → 4×4×3
+  spec.layers.erase(spec.layers.begin() + 2, spec.layers.begin() + 4);  // drop conv2d_1 + pool
+  spec.layers[3].units = 5;  // dense: 5 (after pool 2×2×3 → flatten 12)
+  return spec;  // conv2d, max_pooling2d, flatten, dense(relu), dense_1(10)
+}
+
+TEST(TrainerNetworkTest, GradientsEqualFiniteDifferences) {
+  Network net(TinySpec(), 3);
+  const int64_t n = 3;
+  std::vector<float> x(static_cast<size_t>(n * net.input_size()));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7 * i);
+  const std::vector<int32_t> labels = {1, 7, 3};
+  std::vector<std::vector<float>> grads;
+  for (const Param& p : net.params()) grads.emplace_back(p.value.size(), 0.0f);
+  net.Accumulate(x.data(), labels.data(), n, false, 0, &grads);
+  auto loss = [&] {
+    std::vector<std::vector<float>> unused;
+    for (const Param& p : net.params()) unused.emplace_back(p.value.size(), 0.0f);
+    return net.Accumulate(x.data(), labels.data(), n, false, 0, &unused).loss_sum;
+  };
+  for (size_t p = 0; p < net.params().size(); ++p) {
+    for (size_t i = 0; i < net.params()[p].value.size(); i += 7) {
+      float& w = net.params()[p].value[i];
+      const float saved = w, h = 1e-3f;
+      w = saved + h;
+      const double up = loss();
+      w = saved - h;
+      const double down = loss();
+      w = saved;
+      EXPECT_NEAR(grads[p][i], (up - down) / (2 * h), 2e-3) << net.params()[p].key << "[" << i << "]";
+    }
+  }
+}
+
+TEST(TrainerAdamTest, OneStepAsKeras) {
+  std::vector<Param> params = {{"k", "k", {1}, {1.0f}}};
+  Adam adam(AdamConfig{}, params);
+  adam.Apply({{0.5f}}, 1.0f, &params);
+  // t=1: m = 0.05, v = 0.00025, lr_t = 1e-3·sqrt(0.001)/0.1; step = lr_t·m/(sqrt(v)+1e-7).
+  const double lr_t = 1e-3 * std::sqrt(1 - 0.999) / (1 - 0.9);
+  EXPECT_NEAR(params[0].value[0], 1.0 - lr_t * 0.05 / (std::sqrt(0.00025) + 1e-7), 1e-7);
+  EXPECT_EQ(adam.iterations(), 1);
+}
+
+TEST(TrainerCheckpointPathTest, Formats) {
+  EXPECT_EQ(*FormatCheckpointPath("d/cp-{epoch:04d}.ckpt", 5, 1), "d/cp-0005.ckpt");
+  EXPECT_EQ(*FormatCheckpointPath("d/cp-{epoch}-{batch:03d}", 2, 7), "d/cp-2-007");
+  EXPECT_FALSE(FormatCheckpointPath("d/{loss:.2f}", 1, 1).ok());
+  EXPECT_FALSE(FormatCheckpointPath("d/{epoch", 1, 1).ok());
+}
+
+TEST(TrainerIdxTest, ErrorsNameTheFile) {
+  TempDir dir;
+  swapserve::testing::WriteFileOrDie(dir.Join("images"), std::string("\0\0\x08\x01", 4));
+  swapserve::testing::WriteFileOrDie(dir.Join("labels"), std::string("\0\0\x08\x01\0\0\0\x02", 8));
+  auto r = ReadIdxDataset(dir.Join("images"), dir.Join("labels"), -1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(dir.Join("images")), std::string::npos) << r.status();
+  swapserve::testing::WriteFileOrDie(dir.Join("images"),
+                                     std::string("\0\0\x08\x03\0\0\0\x02\0\0\0\x02\0\0\0\x02\x01", 17));
+  r = ReadIdxDataset(dir.Join("images"), dir.Join("labels"), -1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status();
+}
+
+// Weights of the checkpoint the pointer in `dir` names.
+std::vector<float> LatestKernel(const std::string& dir) {
+  auto prefix = LatestCheckpoint(dir);
+  EXPECT_TRUE(prefix.ok()) << prefix.status();
+  auto r = Open(*prefix);
+  auto t = r->Read(WeightKey(0, "kernel"));
+  return std::vector<float>(t->data<float>(), t->data<float>() + t->num_elements());
+}
+
+TEST(TrainerResumeTest, TwoEpochsPlusResumeOneEqualsThree) {
+  const std::string data = "/usr/share/datasets/fashion-mnist";
+  if (!swapserve::PathExists(data + "/train-images-idx3-ubyte.gz")) {
+    if (swapserve::testing::InCi()) FAIL() << "dataset-fashion-mnist is not installed";
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  }
+  TempDir a, b;
+  TrainOptions o;
+  o.data_dir = data;
+  o.train_examples = 300;
+  o.test_examples = 100;
+  o.threads = 1;
+  o.seed = 5;
+  o.quiet = true;
+  o.save_weights_only = false;
+  o.epochs = 3;
+  o.checkpoint_path = a.Join("cp-{epoch:04d}.ckpt");
+  ASSERT_TRUE(Train(o).ok());
+  o.epochs = 2;
+  o.checkpoint_path = b.Join("cp-{epoch:04d}.ckpt");
+  ASSERT_TRUE(Train(o).ok());
+  o.epochs = 3;
+  o.resume = true;
+  ASSERT_TRUE(Train(o).ok());
+  const std::vector<float> straight = LatestKernel(a.path()), resumed = LatestKernel(b.path());
+  ASSERT_EQ(straight.size(), resumed.size());
+  for (size_t i = 0; i < straight.size(); i += 97) EXPECT_NEAR(straight[i], resumed[i], 1e-6) << i;
+  EXPECT_EQ(*LatestCheckpoint(b.path()), b.Join("cp-0003.ckpt"));
+}
+
+}  // namespace
+}  // namespace swapserve::trainer
