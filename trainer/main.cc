@@ -33,6 +33,9 @@ ABSL_FLAG(bool, resume, false,
 ABSL_FLAG(std::string, export_dir, "", "Write a SavedModel of the final model here.");
 ABSL_FLAG(bool, quiet, false, "No progress output.");
 ABSL_FLAG(std::string, log_json, "", "Append one JSON record per epoch to this file.");
+ABSL_FLAG(std::string, write_examples, "",
+          "Instead of training: write the first --test_examples test images as a predict input "
+          "JSON ({\"inputs\": {...}, \"labels\": [...]}) to this file, for swapserve-cli.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -65,7 +68,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "swapserve-train: --save_freq must be 'epoch' or a positive number of batches\n");
     return 2;
   }
-  absl::Status s = swapserve::trainer::Train(o);
+  const std::string examples = absl::GetFlag(FLAGS_write_examples);
+  absl::Status s = examples.empty() ? swapserve::trainer::Train(o)
+                                    : swapserve::trainer::WriteExamplesJson(o, examples);
   if (!s.ok()) {
     std::fprintf(stderr, "swapserve-train: %s\n", s.ToString().c_str());
     return 1;

@@ -222,6 +222,20 @@ absl::Status Run::Go() {
 
 }  // namespace
 
+absl::Status WriteExamplesJson(const TrainOptions& o, const std::string& path) {
+  ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecByName(o.model));
+  ASSIGN_OR_RETURN(Dataset test, ReadMnistSplit(o.data_dir, "test", o.test_examples < 0 ? 100 : o.test_examples));
+  std::vector<int64_t> shape = {test.size};
+  shape.insert(shape.end(), spec.input_shape.begin(), spec.input_shape.end());
+  nlohmann::json j;
+  j["inputs"][spec.input_name()] = {{"dtype", "DT_FLOAT"}, {"shape", shape}, {"values", test.images}};
+  j["labels"] = test.labels;
+  std::ofstream out(path);
+  out << j.dump() << "\n";
+  if (!out) return absl::PermissionDeniedError("cannot write " + path);
+  return absl::OkStatus();
+}
+
 absl::Status Train(const TrainOptions& o) {
   if (o.batch_size <= 0 || o.epochs < 0 || o.threads <= 0 || o.max_to_keep < 0 ||
       o.save_freq_batches < 0) {

@@ -40,6 +40,11 @@ struct TrainOptions {
 
 absl::Status Train(const TrainOptions& options);
 
+// Writes the first options.test_examples test images (default 100) as
+// {"inputs": {INPUT: {dtype, shape, values}}, "labels": [...]} — the input
+// format of `swapserve-cli predict`, for demos and load tests.
+absl::Status WriteExamplesJson(const TrainOptions& options, const std::string& path);
+
 }  // namespace swapserve::trainer
 
 #endif  // SWAPSERVE_TRAINER_TRAINER_H_
