@@ -304,6 +304,34 @@ int ReloadConfig(const Args& args, const Call& call) {
   return Print(ProtoJson(response), args);
 }
 
+// Streams checkpoint events as JSON lines until --count events or the end.
+int WatchCheckpoints(const Args& args, const Call& call,
+                     swapserve::admin::v1::CheckpointAdmin::Stub& stub, const std::string& model) {
+  namespace admin = swapserve::admin::v1;
+  int64_t count = -1;
+  if (auto c = args.Get("count"); c && (!absl::SimpleAtoi(*c, &count) || count <= 0)) {
+    return Fail("--count must be a positive number", 2);
+  }
+  grpc::ClientContext context;  // no deadline unless --timeout is given
+  if (args.Has("timeout")) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(call.timeout_seconds));
+  }
+  admin::WatchRequest request;
+  request.set_model(model);
+  auto reader = stub.Watch(&context, request);
+  admin::CheckpointEvent event;
+  while (count != 0 && reader->Read(&event)) {
+    std::cout << ProtoJson(event).dump() << std::endl;
+    if (count > 0) --count;
+  }
+  if (count == 0) {
+    context.TryCancel();
+    return 0;
+  }
+  grpc::Status s = reader->Finish();
+  return s.ok() ? 0 : FailRpc(s);
+}
+
 int Checkpoints(const Args& args, const Call& call) {
   namespace admin = swapserve::admin::v1;
   const std::vector<std::string>& pos = args.positional();
@@ -319,31 +347,7 @@ int Checkpoints(const Args& args, const Call& call) {
   if (model.empty() && action != "watch") return Fail("--model is required", 2);
   auto stub = admin::CheckpointAdmin::NewStub(call.channel);
   grpc::Status s;
-  if (action == "watch") {
-    int64_t count = -1;
-    if (auto c = args.Get("count"); c && (!absl::SimpleAtoi(*c, &count) || count <= 0)) {
-      return Fail("--count must be a positive number", 2);
-    }
-    grpc::ClientContext context;  // no deadline unless --timeout is given
-    if (args.Has("timeout")) {
-      context.set_deadline(std::chrono::system_clock::now() +
-                           std::chrono::seconds(call.timeout_seconds));
-    }
-    admin::WatchRequest request;
-    request.set_model(model);
-    auto reader = stub->Watch(&context, request);
-    admin::CheckpointEvent event;
-    while (count != 0 && reader->Read(&event)) {
-      std::cout << ProtoJson(event).dump() << std::endl;
-      if (count > 0) --count;
-    }
-    if (count == 0) {
-      context.TryCancel();
-      return 0;
-    }
-    s = reader->Finish();
-    return s.ok() ? 0 : FailRpc(s);
-  }
+  if (action == "watch") return WatchCheckpoints(args, call, *stub, model);
   auto context = call.Context();
   if (action == "list") {
     admin::ListCheckpointsRequest request;

@@ -225,7 +225,15 @@ void CheckpointFollower::Step(bool changed) {
     if (same_failure && !changed && absl::Now() < retry_at_) return;
   }
   if (!latest.ok()) {
-    Reject("", latest.status(), absl::ZeroDuration());
+    // Before the first checkpoint (the model's own weights serve, no pointer
+    // yet) there is nothing to reject: the trainer has not written one.
+    bool waiting;
+    {
+      absl::MutexLock lock(&mu_);
+      waiting = serving_.prefix.empty() &&
+                !PathExists(dir_ + "/" + std::string(kCheckpointStateFilename));
+    }
+    if (!waiting) Reject("", latest.status(), absl::ZeroDuration());
     return;
   }
   const absl::Time start = absl::Now();

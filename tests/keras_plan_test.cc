@@ -103,3 +103,138 @@ TEST(KerasPlanTest, MissingWeightsNameTheLayer) {
 
 }  // namespace
 }  // namespace swapserve
+
+namespace swapserve {
+namespace {
+
+// Runs a one-input Sequential model on `x`.
+absl::StatusOr<std::vector<Tensor>> RunSequential(const json& layers, const KerasH5File& file,
+                                                  const Tensor& x) {
+  auto model = Build(layers, file);
+  if (!model.ok()) return model.status();
+  return model->plan->Run(*model->weights, {x});
+}
+
+TEST(KerasLayerTest, Conv2DMaxPoolFlatten) {
+  // 3×3×1 input 1..9; one 2×2 filter [[1,0],[0,1]] (sum of a diagonal) + bias 1:
+  // VALID → [[1+5, 2+6], [4+8, 5+9]] + 1 = [[7, 9], [13, 15]]; max pool 2 → 15.
+  KerasH5File f;
+  f.layers.push_back({"conv", {{"conv/kernel:0", Floats({2, 2, 1, 1}, {1, 0, 0, 1})},
+                               {"conv/bias:0", Floats({1}, {1})}}});
+  const json layers = {
+      Layer("InputLayer", {{"name", "in"}, {"batch_input_shape", {nullptr, 3, 3, 1}}}),
+      Layer("Conv2D", {{"name", "conv"}, {"filters", 1}, {"kernel_size", {2, 2}},
+                       {"strides", {1, 1}}, {"padding", "valid"}, {"activation", "linear"},
+                       {"use_bias", true}}),
+      Layer("Flatten", {{"name", "flat"}})};
+  auto out = RunSequential(layers, f, Floats({1, 3, 3, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectFloats((*out)[0], {1, 4}, {7, 9, 13, 15});
+
+  json pooled = layers;
+  pooled.insert(pooled.begin() + 2,
+                Layer("MaxPooling2D", {{"name", "pool"}, {"pool_size", {2, 2}}, {"strides", {2, 2}},
+                                       {"padding", "valid"}}));
+  out = RunSequential(pooled, f, Floats({1, 3, 3, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectFloats((*out)[0], {1, 1}, {15});
+}
+
+TEST(KerasLayerTest, AveragePoolingAndGlobalAveragePooling) {
+  const Tensor x = Floats({1, 2, 2, 2}, {1, 10, 2, 20, 3, 30, 4, 40});  // two channels
+  const json avg = {
+      Layer("InputLayer", {{"name", "in"}, {"batch_input_shape", {nullptr, 2, 2, 2}}}),
+      Layer("AveragePooling2D", {{"name", "avg"}, {"pool_size", {2, 2}}, {"strides", {2, 2}},
+                                 {"padding", "valid"}})};
+  auto out = RunSequential(avg, KerasH5File{}, x);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectFloats((*out)[0], {1, 1, 1, 2}, {2.5, 25});
+  const json global = {
+      Layer("InputLayer", {{"name", "in"}, {"batch_input_shape", {nullptr, 2, 2, 2}}}),
+      Layer("GlobalAveragePooling2D", {{"name", "gap"}})};
+  out = RunSequential(global, KerasH5File{}, x);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectFloats((*out)[0], {1, 2}, {2.5, 25});
+}
+
+TEST(KerasLayerTest, BatchNormalizationUsesMovingStatistics) {
+  // y = (x - mean) / sqrt(var + 0.001) * gamma + beta, per channel.
+  KerasH5File f;
+  f.layers.push_back({"bn", {{"bn/gamma:0", Floats({2}, {2, 1})},
+                             {"bn/beta:0", Floats({2}, {1, 0})},
+                             {"bn/moving_mean:0", Floats({2}, {1, -1})},
+                             {"bn/moving_variance:0", Floats({2}, {3.999f, 0.249f})}}});
+  const json layers = {
+      Layer("InputLayer", {{"name", "in"}, {"batch_input_shape", {nullptr, 2}}}),
+      Layer("BatchNormalization", {{"name", "bn"}, {"axis", -1}, {"epsilon", 0.001},
+                                   {"center", true}, {"scale", true}})};
+  auto out = RunSequential(layers, f, Floats({1, 2}, {5, 0}));
+  ASSERT_TRUE(out.ok()) << out.status();
+  // (5-1)/2*2+1 = 5; (0+1)/0.5*1+0 = 2
+  ExpectFloats((*out)[0], {1, 2}, {5, 2});
+}
+
+TEST(KerasLayerTest, ReluLeakyReluReshape) {
+  const json layers = {
+      Layer("InputLayer", {{"name", "in"}, {"batch_input_shape", {nullptr, 4}}}),
+      Layer("LeakyReLU", {{"name", "leaky"}, {"alpha", 0.3}}),
+      Layer("Reshape", {{"name", "r"}, {"target_shape", {2, 2}}})};
+  auto out = RunSequential(layers, KerasH5File{}, Floats({1, 4}, {-1, 2, -10, 0}));
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectFloats((*out)[0], {1, 2, 2}, {-0.3f, 2, -3, 0});
+  const json relu = {Layer("InputLayer", {{"name", "in"}, {"batch_input_shape", {nullptr, 3}}}),
+                     Layer("ReLU", {{"name", "relu"}})};
+  out = RunSequential(relu, KerasH5File{}, Floats({1, 3}, {-1, 0.5f, 3}));
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectFloats((*out)[0], {1, 3}, {0, 0.5f, 3});
+}
+
+TEST(KerasLayerTest, EmbeddingLooksUpRows) {
+  KerasH5File f;
+  f.layers.push_back({"emb", {{"emb/embeddings:0", Floats({3, 2}, {0, 1, 10, 11, 20, 21})}}});
+  const json layers = {
+      Layer("InputLayer", {{"name", "in"}, {"batch_input_shape", {nullptr, 2}}, {"dtype", "float32"}}),
+      Layer("Embedding", {{"name", "emb"}, {"input_dim", 3}, {"output_dim", 2}})};
+  auto out = RunSequential(layers, f, Floats({1, 2}, {2, 0}));
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectFloats((*out)[0], {1, 2, 2}, {20, 21, 0, 1});
+}
+
+TEST(KerasLayerTest, FunctionalAddAndConcatenate) {
+  // in → a = in·2 (Dense, kernel 2I), b = in + 1 (Dense, kernel I, bias 1);
+  // add = a + b; cat = [add, a].
+  KerasH5File f;
+  f.layers.push_back({"a", {{"a/kernel:0", Floats({2, 2}, {2, 0, 0, 2})}, {"a/bias:0", Floats({2}, {0, 0})}}});
+  f.layers.push_back({"b", {{"b/kernel:0", Floats({2, 2}, {1, 0, 0, 1})}, {"b/bias:0", Floats({2}, {1, 1})}}});
+  auto node = [](const std::string& cls, const std::string& name, json config,
+                 std::vector<std::string> inputs) {
+    config["name"] = name;
+    json inbound = json::array();
+    for (const auto& in : inputs) inbound.push_back({in, 0, 0, json::object()});
+    return json{{"class_name", cls}, {"name", name}, {"config", config},
+                {"inbound_nodes", inputs.empty() ? json::array() : json::array({inbound})}};
+  };
+  const json model = {
+      {"class_name", "Functional"},
+      {"config",
+       {{"name", "m"},
+        {"layers",
+         {node("InputLayer", "in", {{"batch_input_shape", {nullptr, 2}}}, {}),
+          node("Dense", "a", {{"units", 2}}, {"in"}), node("Dense", "b", {{"units", 2}}, {"in"}),
+          node("Add", "add", json::object(), {"a", "b"}),
+          node("Concatenate", "cat", {{"axis", -1}}, {"add", "a"})}},
+        {"input_layers", {{"in", 0, 0}}},
+        {"output_layers", {{"cat", 0, 0}}}}}};
+  auto config = ParseKerasModelConfig(model);
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto plan = BuildKerasPlan(*config, f);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto out = plan->plan->Run(*plan->weights, {Floats({1, 2}, {1, 3})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  // a = [2, 6], b = [2, 4], add = [4, 10], cat = [4, 10, 2, 6]
+  ExpectFloats((*out)[0], {1, 4}, {4, 10, 2, 6});
+  EXPECT_EQ(plan->slots[2].checkpoint_key, "layer_with_weights-1/kernel/.ATTRIBUTES/VARIABLE_VALUE");
+}
+
+}  // namespace
+}  // namespace swapserve
