@@ -81,7 +81,7 @@ for image in swapserve:test swapserve-trainer:test; do
   echo "   $image: $(pm image inspect --format '{{.Size}}' "$image" |
     awk '{printf "%.1f MB", $1 / 1e6}')"
   # Every library resolves and every binary starts (absl's --help exits 1: check the text).
-  pm run --rm --network host "$image" sh -c '
+  pm run --rm --no-healthcheck --network host "$image" sh -c '
     for b in /usr/local/bin/swapserve*; do
       if ldd "$b" | grep "not found"; then echo "$b: missing libraries"; exit 1; fi
     done
@@ -117,13 +117,14 @@ models=(-v "$id-models:/models")
 checkpoints=(-v "$id-checkpoints:/checkpoints")
 
 say "export: ${export_cmd[*]}"
-pm run --rm --network host "${models[@]}" swapserve-trainer:test "${export_cmd[@]}" ||
-  fail "export"
-pm run --rm --network host -v "$work:/out" --user 0 swapserve-trainer:test \
+pm run --rm --no-healthcheck --network host "${models[@]}" swapserve-trainer:test \
+  "${export_cmd[@]}" || fail "export"
+pm run --rm --no-healthcheck --network host -v "$work:/out" --user 0 swapserve-trainer:test \
   swapserve-train --write_examples=/out/examples.json --test_examples=200 >/dev/null
 
 run_detached() {  # podman logs errors about systemd timers for the HEALTHCHECK: kept aside
-  pm run -d --network host "$@" >/dev/null 2>"$work/run.err" || { cat "$work/run.err"; fail "podman run $*"; }
+  pm run -d --network host "$@" >/dev/null 2>"$work/run.err" ||
+    { cat "$work/run.err"; fail "podman run $*"; }
 }
 wait_serving() {
   for _ in $(seq 120); do
@@ -165,7 +166,7 @@ while [ "$(pm inspect --format '{{.State.Running}}' "$id-trainer")" = true ]; do
 done
 [ "$(pm inspect --format '{{.State.ExitCode}}' "$id-trainer")" = 0 ] ||
   { pm logs "$id-trainer" | tail; fail "the trainer failed"; }
-latest="$(pm run --rm "${checkpoints[@]}" swapserve:test \
+latest="$(pm run --rm --no-healthcheck "${checkpoints[@]}" swapserve:test \
   sed -n 's/^model_checkpoint_path: "\(.*\)"$/\1/p' /checkpoints/checkpoint)"
 latest="${latest##*/}"
 for _ in $(seq 40); do
@@ -185,7 +186,7 @@ again="$(predict)"
 echo "   after restart: ${again:0:60}"
 [ "${again%% *}" = "$latest" ] || fail "after the restart: $again, expected $latest"
 [ "${again##* }" = "${answer##* }" ] || fail "after the restart the answers differ"
-pm stop -t 20 "$id-server" >/dev/null
+pm stop -t 20 "$id-server" >/dev/null 2>"$work/run.err"
 [ "$(pm inspect --format '{{.State.ExitCode}}' "$id-server")" = 0 ] ||
   fail "the server did not exit 0 on SIGTERM"
 say "PASS (${#seen[@]} distinct weights served, restart kept $latest)"
