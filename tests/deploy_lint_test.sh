@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The deployment files are valid (ctest deploy_lint, label unit): yamllint with the
+# The deployment files are valid (ctest deploy_lint_test, label unit): yamllint with the
 # repository's .yamllint over deploy/compose.yaml and deploy/k8s/*.yaml; compose and
-# the Kubernetes Job run the same export and trainer commands; and, where kubectl is
+# the Kubernetes Job run the same export and trainer commands; the Deployment has
+# its probes, non-root user, polling and grace period; and, where kubectl is
 # installed, `kubectl kustomize deploy/k8s` builds (offline). CI machines without
 # kubectl skip only that last check.
 set -euo pipefail
@@ -15,6 +16,17 @@ assert compose["export"]["command"] == job["initContainers"][0]["command"], "exp
 assert compose["trainer"]["command"] == job["containers"][0]["command"], "trainer commands differ"
 assert compose["server"]["depends_on"]["export"]["condition"] == "service_completed_successfully"
 assert compose["trainer"]["depends_on"]["server"]["condition"] == "service_healthy"
+# The Deployment: gRPC probes on the served port, non-root, polling the network
+# volume, and a grace period longer than preStop + the server's drain.
+pod = yaml.safe_load(open("deploy/k8s/server-deployment.yaml"))["spec"]["template"]["spec"]
+c = pod["containers"][0]
+flags = dict(a[2:].split("=", 1) for a in c["command"][1:])
+for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    assert c[probe]["grpc"]["port"] == int(flags["port"]), probe
+assert pod["securityContext"]["runAsNonRoot"] is True
+assert flags["checkpoint_inotify"] == "false" and float(flags["checkpoint_poll_seconds"]) > 0
+pre_stop = int(c["lifecycle"]["preStop"]["exec"]["command"][1])
+assert pod["terminationGracePeriodSeconds"] > pre_stop + int(flags["shutdown_grace_seconds"])
 PY
 if command -v kubectl >/dev/null; then
   kubectl kustomize deploy/k8s >/dev/null
