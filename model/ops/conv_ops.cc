@@ -109,17 +109,30 @@ void CopyKernelRow(const float* input, const ConvShape& s, int64_t n, int64_t oh
 
 // Row (n, oh, ow) of `patches`, for images [first, first + count), receives the
 // input values under the filter at that output position, in filter order
-// (kh, kw, c).
+// (kh, kw, c). Loops run kh outside ow so that, for an input row in range and
+// windows without padding or dilation, each tap row is one straight copy.
 void Im2Col(const float* input, const ConvShape& s, int64_t first, int64_t count,
             float* patches) {
-  const int64_t row_size = s.h.size * s.w.size * s.channels;
-  const int64_t kh_size = s.w.size * s.channels;
-  float* row = patches;
+  const Window& wh = s.h;
+  const Window& ww = s.w;
+  const int64_t c = s.channels;
+  const int64_t row_size = wh.size * ww.size * c;
+  const int64_t kh_size = ww.size * c;
   for (int64_t n = first; n < first + count; ++n) {
-    for (int64_t oh = 0; oh < s.h.out; ++oh) {
-      for (int64_t ow = 0; ow < s.w.out; ++ow, row += row_size) {
-        for (int64_t kh = 0; kh < s.h.size; ++kh) {
-          CopyKernelRow(input, s, n, oh, ow, kh, row + kh * kh_size);
+    for (int64_t oh = 0; oh < wh.out; ++oh) {
+      float* rows = patches + ((n - first) * wh.out + oh) * ww.out * row_size;
+      for (int64_t kh = 0; kh < wh.size; ++kh) {
+        const int64_t ih = wh.Start(oh) + kh * wh.dilation;
+        const bool row_in = ih >= 0 && ih < wh.in;
+        const float* in_row = row_in ? input + (n * wh.in + ih) * ww.in * c : nullptr;
+        for (int64_t ow = 0; ow < ww.out; ++ow) {
+          float* dst = rows + ow * row_size + kh * kh_size;
+          const int64_t iw0 = ww.Start(ow);
+          if (row_in && ww.dilation == 1 && iw0 >= 0 && iw0 + ww.size <= ww.in) {
+            CopyFloats(in_row + iw0 * c, kh_size, dst);
+          } else {
+            CopyKernelRow(input, s, n, oh, ow, kh, dst);
+          }
         }
       }
     }
@@ -151,15 +164,17 @@ absl::Status Conv2DGemm(const NodeLabel& label, const ConvShape& s, const Tensor
                       s.h.out == s.h.in && s.w.out == s.w.in;
   const int64_t row_bytes = (k + depth) * static_cast<int64_t>(sizeof(float));
   const int64_t chunk = std::clamp<int64_t>(kChunkBytes / (row_bytes * image_rows), 1, s.batch);
-  std::vector<float> patches(direct || k == 0 ? 0 : chunk * image_rows * k);
+  // Im2Col writes every element: no zero-fill.
+  std::unique_ptr<float[]> patches(
+      new float[direct || k == 0 ? 0 : chunk * image_rows * k]);
   for (int64_t first = 0; first < s.batch; first += chunk) {
     const int64_t count = std::min(chunk, s.batch - first);
     const int64_t rows = count * image_rows;
     float* c = out.data<float>() + first * image_rows * depth;
     const float* lhs = input.data<float>() + first * image_rows * k;
     if (!direct && k > 0) {
-      Im2Col(input.data<float>(), s, first, count, patches.data());
-      lhs = patches.data();
+      Im2Col(input.data<float>(), s, first, count, patches.get());
+      lhs = patches.get();
     }
     if (bias != nullptr) FillRowsWithBias(bias, rows, depth, c);
     Sgemm(false, false, rows, depth, k, lhs, k, filter.data<float>(), depth, c, depth,
