@@ -1,3 +1,5 @@
+// Keras model configs (+ .h5 weights) to a Plan: each layer becomes kernel steps
+// (Dense/Conv2D with a bias as one fused step); see keras_plan.h.
 #include "model/graph/keras_plan.h"
 
 #include <map>

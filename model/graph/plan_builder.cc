@@ -1,3 +1,4 @@
+// Compiles a TF SignatureDef of a flat graph into a Plan (see plan_builder.h).
 #include "model/graph/plan_builder.h"
 
 #include <algorithm>

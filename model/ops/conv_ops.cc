@@ -162,19 +162,27 @@ absl::Status Conv2DGemm(const NodeLabel& label, const ConvShape& s, const Tensor
   const bool direct = s.h.size == 1 && s.w.size == 1 && s.h.stride == 1 &&
                       s.w.stride == 1 && s.h.pad_before == 0 && s.w.pad_before == 0 &&
                       s.h.out == s.h.in && s.w.out == s.w.in;
-  const int64_t row_bytes = (k + depth) * static_cast<int64_t>(sizeof(float));
-  const int64_t chunk = std::clamp<int64_t>(kChunkBytes / (row_bytes * image_rows), 1, s.batch);
-  // Im2Col writes every element: no zero-fill.
-  std::unique_ptr<float[]> patches(
-      new float[direct || k == 0 ? 0 : chunk * image_rows * k]);
+  // A heuristic, in double so that absurd shapes cannot overflow it.
+  const double image_bytes = static_cast<double>(sizeof(float)) *
+                             static_cast<double>(k + depth) * static_cast<double>(image_rows);
+  const int64_t chunk = std::clamp<int64_t>(
+      static_cast<int64_t>(std::min(static_cast<double>(kChunkBytes) / image_bytes, 1e9)), 1,
+      s.batch);
+  // Im2Col writes every element: no zero-fill. chunk <= batch, so the size was
+  // checked with patch_shape; Allocate still refuses what cannot be allocated.
+  const bool need_patches = !direct && k > 0;
+  ASSIGN_OR_RETURN(TensorShape chunk_shape,
+                   label.MakeShape({need_patches ? chunk * image_rows : 0, k}, "im2col"));
+  ASSIGN_OR_RETURN(Tensor patches,
+                   Tensor::AllocateUninitialized(tensorflow::DT_FLOAT, chunk_shape));
   for (int64_t first = 0; first < s.batch; first += chunk) {
     const int64_t count = std::min(chunk, s.batch - first);
     const int64_t rows = count * image_rows;
     float* c = out.data<float>() + first * image_rows * depth;
     const float* lhs = input.data<float>() + first * image_rows * k;
-    if (!direct && k > 0) {
-      Im2Col(input.data<float>(), s, first, count, patches.get());
-      lhs = patches.get();
+    if (need_patches) {
+      Im2Col(input.data<float>(), s, first, count, patches.data<float>());
+      lhs = patches.data<float>();
     }
     if (bias != nullptr) FillRowsWithBias(bias, rows, depth, c);
     Sgemm(false, false, rows, depth, k, lhs, k, filter.data<float>(), depth, c, depth,
