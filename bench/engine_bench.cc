@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "bench/engine_models.h"
 #include "benchmark/benchmark.h"
+#include "model/ops/gemm.h"
 
 namespace swapserve::bench {
 
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
+  benchmark::AddCustomContext("gemm", swapserve::GemmBackendDescription());
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

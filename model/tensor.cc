@@ -103,6 +103,14 @@ std::string TensorShape::DebugString() const {
 }
 
 absl::StatusOr<Tensor> Tensor::Allocate(DataType dtype, TensorShape shape) {
+  return AllocateImpl(dtype, std::move(shape), /*zero=*/true);
+}
+
+absl::StatusOr<Tensor> Tensor::AllocateUninitialized(DataType dtype, TensorShape shape) {
+  return AllocateImpl(dtype, std::move(shape), /*zero=*/false);
+}
+
+absl::StatusOr<Tensor> Tensor::AllocateImpl(DataType dtype, TensorShape shape, bool zero) {
   if (!IsSupportedDataType(dtype)) {
     return absl::InvalidArgumentError(
         absl::StrCat("unsupported dtype ", DataTypeName(dtype)));
@@ -140,7 +148,7 @@ absl::StatusOr<Tensor> Tensor::Allocate(DataType dtype, TensorShape shape) {
         absl::StrCat("cannot allocate ", t.num_bytes_, " bytes for tensor ",
                      t.shape_.DebugString()));
   }
-  std::memset(p, 0, alloc ? alloc : kAlignment);
+  if (zero) std::memset(p, 0, alloc ? alloc : kAlignment);
   t.buffer_ = std::shared_ptr<char>(p, [](char* q) { std::free(q); });
   return t;
 }

@@ -70,6 +70,10 @@ class Tensor {
   // A zero-filled tensor (empty strings for DT_STRING). Fails for unsupported
   // dtypes and sizes over kMaxTensorBytes.
   static absl::StatusOr<Tensor> Allocate(DataType dtype, TensorShape shape);
+  // The same without zero-filling fixed-size dtypes, for kernels that write every
+  // element of their output (GEMMs, convolutions, pooling, element-wise ops):
+  // zeroing a large output first is a whole extra pass over memory.
+  static absl::StatusOr<Tensor> AllocateUninitialized(DataType dtype, TensorShape shape);
 
   DataType dtype() const { return dtype_; }
   const TensorShape& shape() const { return shape_; }
@@ -104,6 +108,7 @@ class Tensor {
   std::string DebugString() const;  // "DT_FLOAT[784,512]"
 
  private:
+  static absl::StatusOr<Tensor> AllocateImpl(DataType dtype, TensorShape shape, bool zero);
   DataType dtype_ = tensorflow::DT_INVALID;
   TensorShape shape_;
   size_t num_bytes_ = 0;

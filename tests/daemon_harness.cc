@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "model/formats/checkpoint_state.h"
 #include "model/tensor_proto.h"
 
 namespace swapserve::testing {
@@ -131,6 +132,15 @@ std::vector<float> Floats(const tensorflow::TensorProto& proto) {
 void CopyTree(const std::string& from, const std::string& to) {
   CommandResult r = RunCommand("cp -a '" + from + "' '" + to + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+void MakeSeedCheckpointDir(const std::string& prefix, const std::string& dir) {
+  CopyTree(prefix + ".index", dir + "/cp-0000.ckpt.index");
+  CopyTree(prefix + ".data-00000-of-00001", dir + "/cp-0000.ckpt.data-00000-of-00001");
+  tensorflow::CheckpointState state;
+  state.set_model_checkpoint_path("cp-0000.ckpt");
+  state.add_all_model_checkpoint_paths("cp-0000.ckpt");
+  ASSERT_TRUE(WriteCheckpointState(dir, state).ok());
 }
 
 }  // namespace swapserve::testing

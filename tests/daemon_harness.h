@@ -63,6 +63,11 @@ std::vector<float> Floats(const tensorflow::TensorProto& proto);
 // Copies a directory tree (cp -a); fails the test on error.
 void CopyTree(const std::string& from, const std::string& to);
 
+// Fills `dir` with the seed's complete checkpoint cp-0000.ckpt (`prefix` is
+// fixtures' keras_seed_mlp/training_2/cp-0000.ckpt) and a pointer naming it —
+// the seed's own training_2 points at cp-0050, whose data is missing.
+void MakeSeedCheckpointDir(const std::string& prefix, const std::string& dir);
+
 }  // namespace swapserve::testing
 
 #endif  // SWAPSERVE_TESTS_DAEMON_HARNESS_H_

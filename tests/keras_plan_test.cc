@@ -44,6 +44,8 @@ TEST(KerasPlanTest, DenseReluDropoutSoftmax) {
   auto out = model->plan->Run(*model->weights, {Floats({1, 2}, {1, 1})});
   ASSERT_TRUE(out.ok()) << out.status();
   ExpectFloats((*out)[0], {1, 2}, {0.9933071f, 0.0066929f});
+  // Dense with bias and relu is one fused step (_FusedMatMul); then Softmax.
+  EXPECT_EQ(model->plan->num_steps(), 2);
   EXPECT_EQ(model->plan->inputs()[0].alias, "in");
   EXPECT_EQ(model->plan->outputs()[0].alias, "soft");
   EXPECT_EQ(model->slots[1].checkpoint_key, "layer_with_weights-0/bias/.ATTRIBUTES/VARIABLE_VALUE");

@@ -76,6 +76,55 @@ TEST(PlanBuilderTest, InlinesNestedCallsPrunesAndFolds) {
   ExpectFloats((*out)[0], {3}, {1, 3, -3});  // 2x + 1
 }
 
+// x [1,2] times w [[1,-1],[2,-3]] = [5,-7]; + b [1,2] = [6,-5]; relu = [6,0].
+constexpr char kDense[] = R"pb(
+  node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } } }
+  node { name: "w" op: "Const" attr { key: "value" value { tensor {
+         dtype: DT_FLOAT tensor_shape { dim { size: 2 } dim { size: 2 } }
+         float_val: 1 float_val: -1 float_val: 2 float_val: -3 } } } }
+  node { name: "b" op: "Const" attr { key: "value" value { tensor {
+         dtype: DT_FLOAT tensor_shape { dim { size: 2 } } float_val: 1 float_val: 2 } } } }
+  node { name: "mm" op: "MatMul" input: "x" input: "w"
+         attr { key: "T" value { type: DT_FLOAT } } }
+  node { name: "ba" op: "BiasAdd" input: "mm" input: "b"
+         attr { key: "T" value { type: DT_FLOAT } } }
+  node { name: "relu" op: "Relu" input: "ba" attr { key: "T" value { type: DT_FLOAT } } }
+  node { name: "sum" op: "AddV2" input: "relu" input: "ba"
+         attr { key: "T" value { type: DT_FLOAT } } }
+)pb";
+
+TEST(PlanBuilderTest, MatMulBiasAddReluBecomeOneFusedStep) {
+  tensorflow::GraphDef graph;
+  auto plan = Build(kDense, Signature("x:0", "relu:0"), &graph);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ((*plan)->num_steps(), 1);
+  WeightSet none({}, "none");
+  auto out = (*plan)->Run(none, {Floats({1, 2}, {1, 2})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectFloats((*out)[0], {1, 2}, {6, 0});
+}
+
+TEST(PlanBuilderTest, FusionStopsAtAValueWithOtherUsers) {
+  // "ba" feeds both relu and sum: MatMul+BiasAdd fuse, Relu and AddV2 stay.
+  // sum = relu + ba = [6,0] + [6,-5] = [12,-5].
+  tensorflow::GraphDef graph;
+  auto plan = Build(kDense, Signature("x:0", "sum:0"), &graph);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ((*plan)->num_steps(), 3);
+  WeightSet none({}, "none");
+  auto out = (*plan)->Run(none, {Floats({1, 2}, {1, 2})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectFloats((*out)[0], {1, 2}, {12, -5});
+  // Fetching the BiasAdd itself: MatMul and BiasAdd still fuse, no activation.
+  tensorflow::GraphDef graph2;
+  auto fetched = Build(kDense, Signature("x:0", "ba:0"), &graph2);
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  EXPECT_EQ((*fetched)->num_steps(), 1);
+  auto ba = (*fetched)->Run(none, {Floats({1, 2}, {1, 2})});
+  ASSERT_TRUE(ba.ok()) << ba.status();
+  ExpectFloats((*ba)[0], {1, 2}, {6, -5});
+}
+
 TEST(PlanBuilderTest, UnknownTensorAndUnsupportedOpAreErrors) {
   tensorflow::GraphDef graph;
   auto missing = Build(kNested, Signature("x:0", "nope:0"), &graph);

@@ -44,11 +44,7 @@ TEST(ServerLifecycleTest, SigtermLosesNoAcceptedRequest) {
   SS_REQUIRE_FIXTURE(model, "keras_seed_mlp/saved_model");
   SS_REQUIRE_FIXTURE(prefix, "keras_seed_mlp/training_2/cp-0000.ckpt");
   TempDir ckpt;
-  CopyTree(prefix + ".index", ckpt.Join("cp-0000.ckpt.index"));
-  CopyTree(prefix + ".data-00000-of-00001", ckpt.Join("cp-0000.ckpt.data-00000-of-00001"));
-  tensorflow::CheckpointState state;
-  state.set_model_checkpoint_path("cp-0000.ckpt");
-  ASSERT_TRUE(WriteCheckpointState(ckpt.path(), state).ok());
+  MakeSeedCheckpointDir(prefix, ckpt.path());
   auto d = Daemon::Start({"--model_name=mlp", "--model_base_path=" + model,
                           "--checkpoint_dir=" + ckpt.path(), "--max_message_bytes=16777216"});
   ASSERT_NE(d, nullptr);

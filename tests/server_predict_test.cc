@@ -66,16 +66,11 @@ TEST(ServerPredictTest, KerasSonar) { CheckExpected("keras_saved_model_sonar.jso
 TEST(ServerPredictTest, KerasH5) { CheckExpected("keras_h5_bank_churn.json"); }
 
 TEST(ServerPredictTest, SeedMlpWithCheckpointDir) {
-  // The seed's own training_2 points at cp-0050, whose data is missing; serve a
-  // copy whose pointer names cp-0000, the checkpoint the expected outputs use.
+  // Serve a checkpoint directory whose pointer names cp-0000, the checkpoint the
+  // expected outputs use.
   SS_REQUIRE_FIXTURE(prefix, "keras_seed_mlp/training_2/cp-0000.ckpt");
   TempDir ckpt;
-  CopyTree(prefix + ".index", ckpt.Join("cp-0000.ckpt.index"));
-  CopyTree(prefix + ".data-00000-of-00001", ckpt.Join("cp-0000.ckpt.data-00000-of-00001"));
-  tensorflow::CheckpointState state;
-  state.set_model_checkpoint_path("cp-0000.ckpt");
-  state.add_all_model_checkpoint_paths("cp-0000.ckpt");
-  ASSERT_TRUE(WriteCheckpointState(ckpt.path(), state).ok());
+  MakeSeedCheckpointDir(prefix, ckpt.path());
   CheckExpected("keras_seed_mlp.json", {"--checkpoint_dir=" + ckpt.path()});
 }
 

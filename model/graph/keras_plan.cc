@@ -1,3 +1,5 @@
+// Keras model configs (+ .h5 weights) to a Plan: each layer becomes kernel steps
+// (Dense/Conv2D with a bias as one fused step); see keras_plan.h.
 #include "model/graph/keras_plan.h"
 
 #include <map>
@@ -32,6 +34,24 @@ AttrSetter Float(const std::string& name, float v) {
 }
 AttrSetter Bool(const std::string& name, bool v) {
   return [=](NodeDef& n) { (*n.mutable_attr())[name].set_b(v); };
+}
+AttrSetter Int(const std::string& name, int64_t v) {
+  return [=](NodeDef& n) { (*n.mutable_attr())[name].set_i(v); };
+}
+AttrSetter Strs(const std::string& name, std::vector<std::string> v) {
+  return [=](NodeDef& n) {
+    auto* list = (*n.mutable_attr())[name].mutable_list();
+    for (const std::string& x : v) list->add_s(x);
+  };
+}
+
+// A layer with a bias becomes one fused step (_FusedMatMul / _FusedConv2D, as
+// TensorFlow's grappler would make it): the bias, and a relu activation, are
+// applied while the GEMM's output is still in cache. Other activations stay
+// separate steps after a fused ["BiasAdd"].
+std::vector<std::string> FusedOps(const std::string& activation) {
+  if (activation == "relu") return {"BiasAdd", "Relu"};
+  return {"BiasAdd"};
 }
 
 std::vector<int64_t> Pair(const json& config, const char* key, int64_t fallback) {
@@ -169,12 +189,16 @@ absl::StatusOr<int> KerasBuilder::Dense(const KerasLayerConfig& layer, int x,
     return Error(layer, "Dense on inputs of rank other than 2 is not supported");
   }
   ASSIGN_OR_RETURN(int kernel, Weight(layer, "kernel"));
-  ASSIGN_OR_RETURN(int y, Op("MatMul", {x, kernel}));
+  const std::string activation = layer.config.value("activation", "linear");
   if (layer.config.value("use_bias", true)) {
     ASSIGN_OR_RETURN(int bias, Weight(layer, "bias"));
-    ASSIGN_OR_RETURN(y, Op("BiasAdd", {y, bias}));
+    const std::vector<std::string> fused = FusedOps(activation);
+    ASSIGN_OR_RETURN(int y, Op("_FusedMatMul", {x, kernel, bias},
+                               {Strs("fused_ops", fused), Int("num_args", 1)}));
+    return fused.size() == 2 ? y : Activation(layer, activation, y);
   }
-  return Activation(layer, layer.config.value("activation", "linear"), y);
+  ASSIGN_OR_RETURN(int y, Op("MatMul", {x, kernel}));
+  return Activation(layer, activation, y);
 }
 
 absl::StatusOr<int> KerasBuilder::Conv(const KerasLayerConfig& layer, int x) {
@@ -186,16 +210,21 @@ absl::StatusOr<int> KerasBuilder::Conv(const KerasLayerConfig& layer, int x) {
   const std::vector<int64_t> s = Pair(c, "strides", 1), d = Pair(c, "dilation_rate", 1);
   if (s.empty() || d.empty()) return Error(layer, "malformed strides or dilation_rate");
   ASSIGN_OR_RETURN(int kernel, Weight(layer, "kernel"));
-  ASSIGN_OR_RETURN(int y, Op("Conv2D", {x, kernel},
-                             {Ints("strides", {1, s[0], s[1], 1}),
-                              Ints("dilations", {1, d[0], d[1], 1}),
-                              Str("padding", absl::AsciiStrToUpper(c.value("padding", "valid"))),
-                              Str("data_format", "NHWC")}));
+  std::vector<AttrSetter> attrs = {
+      Ints("strides", {1, s[0], s[1], 1}), Ints("dilations", {1, d[0], d[1], 1}),
+      Str("padding", absl::AsciiStrToUpper(c.value("padding", "valid"))),
+      Str("data_format", "NHWC")};
+  const std::string activation = c.value("activation", "linear");
   if (c.value("use_bias", true)) {
     ASSIGN_OR_RETURN(int bias, Weight(layer, "bias"));
-    ASSIGN_OR_RETURN(y, Op("BiasAdd", {y, bias}));
+    const std::vector<std::string> fused = FusedOps(activation);
+    attrs.push_back(Strs("fused_ops", fused));
+    attrs.push_back(Int("num_args", 1));
+    ASSIGN_OR_RETURN(int y, Op("_FusedConv2D", {x, kernel, bias}, attrs));
+    return fused.size() == 2 ? y : Activation(layer, activation, y);
   }
-  return Activation(layer, c.value("activation", "linear"), y);
+  ASSIGN_OR_RETURN(int y, Op("Conv2D", {x, kernel}, attrs));
+  return Activation(layer, activation, y);
 }
 
 absl::StatusOr<int> KerasBuilder::Pool(const KerasLayerConfig& layer, int x,

@@ -1,6 +1,7 @@
 // Building the serving_default Plan of a Keras model straight from its model_config
 // (no TF graph exists for an .h5 file), with the weights from the file. Each layer
-// becomes a few kernel steps (Dense → MatMul, BiasAdd, activation). Slots are named
+// becomes a few kernel steps (Dense with a bias → _FusedMatMul, relu fused into it,
+// other activations after). Slots are named
 // by the keys a Keras ModelCheckpoint of the same model writes
 // ("layer_with_weights-N/kernel/.ATTRIBUTES/VARIABLE_VALUE"), so a training run's
 // checkpoints can replace the .h5 weights.

@@ -1,3 +1,4 @@
+// Compiles a TF SignatureDef of a flat graph into a Plan (see plan_builder.h).
 #include "model/graph/plan_builder.h"
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "model/graph/fuse_steps.h"
 #include "model/graph/restore_map.h"
 #include "model/ops/node_attrs.h"
 #include "model/util/status_macros.h"
@@ -69,6 +71,7 @@ class Builder {
   std::map<int, int> max_output_;      // node -> highest output index used
   std::vector<Plan::Value> values_;
   std::vector<Plan::Step> steps_;
+  std::vector<const tensorflow::NodeDef*> step_defs_;  // the node each step runs
 };
 
 absl::StatusOr<std::vector<PlanTensor>> Builder::Tensors(
@@ -205,6 +208,7 @@ absl::Status Builder::AddKernel(int node) {
     step.outputs.push_back(v);
   }
   steps_.push_back(std::move(step));
+  step_defs_.push_back(n.def);
   return absl::OkStatus();
 }
 
@@ -295,6 +299,9 @@ absl::StatusOr<std::unique_ptr<Plan>> Builder::Build() {
     }
     outputs[i].value = it->second;
   }
+  std::set<int> pinned;
+  for (const PlanTensor& o : outputs) pinned.insert(o.value);
+  FuseBiasActivation(steps_, step_defs_, pinned);
   return std::make_unique<Plan>(name_, sig_.method_name(), std::move(inputs),
                                 std::move(outputs), std::move(values_), std::move(steps_));
 }

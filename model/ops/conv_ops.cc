@@ -1,13 +1,16 @@
-// Convolution kernels, NHWC float32 with TensorFlow semantics: Conv2D as im2col
-// followed by one Eigen GEMM, and DepthwiseConv2dNative as a direct loop (each
-// output channel reads one input channel, so there is no GEMM to hand off to).
+// Convolution kernels, NHWC float32 with TensorFlow semantics: Conv2D (and
+// _FusedConv2D: Conv2D + BiasAdd [+ Relu/Relu6], which Keras Conv2D layers
+// become) as im2col followed by an OpenBLAS GEMM per chunk of images, and
+// DepthwiseConv2dNative as a direct loop (each output channel reads one input
+// channel, so there is no GEMM to hand off to).
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
 
-#include "Eigen/Core"
 #include "absl/strings/str_cat.h"
+#include "model/ops/gemm.h"
 #include "model/ops/kernel.h"
 #include "model/ops/nn_common.h"
 #include "model/util/status_macros.h"
@@ -16,8 +19,6 @@ namespace swapserve {
 namespace {
 
 using KernelOr = absl::StatusOr<std::unique_ptr<Kernel>>;
-using RowMajorMatrix =
-    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // The checked geometry of one convolution call.
 struct ConvShape {
@@ -62,27 +63,75 @@ absl::StatusOr<ConvShape> CheckConvInputs(const NodeLabel& label,
   return s;
 }
 
-// Row (n, oh, ow) of `patches` receives the input values under the filter at
-// that output position, in filter order (kh, kw, c). Taps in the padding are
-// skipped, leaving the zeros `patches` was allocated with.
-void Im2Col(const float* input, const ConvShape& s, float* patches) {
+// Copies / zeroes n floats with a plain loop. conv_ops.cc is compiled with
+// -fno-tree-loop-distribute-patterns, so GCC keeps these inline instead of
+// calling memcpy/memset, which costs more than the copy for the short runs of a
+// first layer (3 taps x 1 channel); long runs still vectorize.
+void CopyFloats(const float* src, int64_t n, float* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+void ZeroFloats(int64_t n, float* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = 0.0f;
+}
+
+// Writes the KW * C taps of kernel row `kh` at output position (n, oh, ow) to
+// `dst` in filter order (kw, c), zeros for taps in the padding. With dilation 1
+// the in-bounds taps are one contiguous run of the input row.
+void CopyKernelRow(const float* input, const ConvShape& s, int64_t n, int64_t oh,
+                   int64_t ow, int64_t kh, float* dst) {
+  const Window& wh = s.h;
+  const Window& ww = s.w;
+  const int64_t c = s.channels;
+  const int64_t ih = wh.Start(oh) + kh * wh.dilation;
+  if (ih < 0 || ih >= wh.in) {
+    ZeroFloats(ww.size * c, dst);
+    return;
+  }
+  const float* row = input + (n * wh.in + ih) * ww.in * c;
+  const int64_t iw0 = ww.Start(ow);
+  if (ww.dilation == 1) {
+    const int64_t lo = std::clamp<int64_t>(-iw0, 0, ww.size);
+    const int64_t hi = std::clamp<int64_t>(ww.in - iw0, lo, ww.size);
+    ZeroFloats(lo * c, dst);
+    CopyFloats(row + (iw0 + lo) * c, (hi - lo) * c, dst + lo * c);
+    ZeroFloats((ww.size - hi) * c, dst + hi * c);
+    return;
+  }
+  for (int64_t kw = 0; kw < ww.size; ++kw) {
+    const int64_t iw = iw0 + kw * ww.dilation;
+    if (iw < 0 || iw >= ww.in) {
+      ZeroFloats(c, dst + kw * c);
+    } else {
+      CopyFloats(row + iw * c, c, dst + kw * c);
+    }
+  }
+}
+
+// Row (n, oh, ow) of `patches`, for images [first, first + count), receives the
+// input values under the filter at that output position, in filter order
+// (kh, kw, c). Loops run kh outside ow so that, for an input row in range and
+// windows without padding or dilation, each tap row is one straight copy.
+void Im2Col(const float* input, const ConvShape& s, int64_t first, int64_t count,
+            float* patches) {
   const Window& wh = s.h;
   const Window& ww = s.w;
   const int64_t c = s.channels;
   const int64_t row_size = wh.size * ww.size * c;
-  float* row = patches;
-  for (int64_t n = 0; n < s.batch; ++n) {
+  const int64_t kh_size = ww.size * c;
+  for (int64_t n = first; n < first + count; ++n) {
     for (int64_t oh = 0; oh < wh.out; ++oh) {
-      for (int64_t ow = 0; ow < ww.out; ++ow, row += row_size) {
-        for (int64_t kh = 0; kh < wh.size; ++kh) {
-          const int64_t ih = wh.Start(oh) + kh * wh.dilation;
-          if (ih < 0 || ih >= wh.in) continue;
-          for (int64_t kw = 0; kw < ww.size; ++kw) {
-            const int64_t iw = ww.Start(ow) + kw * ww.dilation;
-            if (iw < 0 || iw >= ww.in) continue;
-            std::memcpy(row + (kh * ww.size + kw) * c,
-                        input + ((n * wh.in + ih) * ww.in + iw) * c,
-                        c * sizeof(float));
+      float* rows = patches + ((n - first) * wh.out + oh) * ww.out * row_size;
+      for (int64_t kh = 0; kh < wh.size; ++kh) {
+        const int64_t ih = wh.Start(oh) + kh * wh.dilation;
+        const bool row_in = ih >= 0 && ih < wh.in;
+        const float* in_row = row_in ? input + (n * wh.in + ih) * ww.in * c : nullptr;
+        for (int64_t ow = 0; ow < ww.out; ++ow) {
+          float* dst = rows + ow * row_size + kh * kh_size;
+          const int64_t iw0 = ww.Start(ow);
+          if (row_in && ww.dilation == 1 && iw0 >= 0 && iw0 + ww.size <= ww.in) {
+            CopyFloats(in_row + iw0 * c, kh_size, dst);
+          } else {
+            CopyKernelRow(input, s, n, oh, ow, kh, dst);
           }
         }
       }
@@ -90,45 +139,85 @@ void Im2Col(const float* input, const ConvShape& s, float* patches) {
   }
 }
 
-// out = im2col(input) * filter: the filter in HWIO, row-major, already is the
-// [KH*KW*C, O] right-hand operand. `out` arrives zero-filled.
-absl::Status Conv2DGemm(const NodeLabel& label, const ConvShape& s,
-                        const Tensor& input, const Tensor& filter,
+// Bytes of patches plus output a chunk of images should span: small enough to
+// stay in a core's L2 between im2col, the GEMM and the epilogue.
+constexpr int64_t kChunkBytes = 512 << 10;
+
+// out = epilogue(im2col(input) * filter): the filter in HWIO, row-major, already
+// is the [KH*KW*C, O] right-hand operand. Runs over chunks of whole images so
+// the patch matrix never grows with the batch. A 1x1 stride-1 unpadded
+// convolution needs no patches: the input already is the left-hand matrix.
+absl::Status Conv2DGemm(const NodeLabel& label, const ConvShape& s, const Tensor& input,
+                        const Tensor& filter, const float* bias, Activation activation,
                         Tensor& out) {
   if (out.num_elements() == 0) return absl::OkStatus();
   // Every output dimension is > 0 and their product fits, so `rows` does too;
   // MakeShape checks the product with the window size and depth.
-  const int64_t rows = s.batch * s.h.out * s.w.out;
-  ASSIGN_OR_RETURN(
-      TensorShape patch_shape,
-      label.MakeShape({rows, s.h.size, s.w.size, s.channels}, "im2col"));
-  const int64_t k = patch_shape.num_elements() / rows;
-  if (k == 0) return absl::OkStatus();  // no input channels: all zeros
-  ASSIGN_OR_RETURN(Tensor patches,
-                   Tensor::Allocate(tensorflow::DT_FLOAT, patch_shape));
-  Im2Col(input.data<float>(), s, patches.data<float>());
+  const int64_t image_rows = s.h.out * s.w.out;
+  ASSIGN_OR_RETURN(TensorShape patch_shape,
+                   label.MakeShape({s.batch * image_rows, s.h.size, s.w.size, s.channels},
+                                   "im2col"));
+  const int64_t k = patch_shape.num_elements() / (s.batch * image_rows);
   const int64_t depth = filter.shape().dim(3);
-  Eigen::Map<const RowMajorMatrix> lhs(patches.data<float>(), rows, k);
-  Eigen::Map<const RowMajorMatrix> rhs(filter.data<float>(), k, depth);
-  Eigen::Map<RowMajorMatrix> result(out.data<float>(), rows, depth);
-  result.noalias() = lhs * rhs;
+  const bool direct = s.h.size == 1 && s.w.size == 1 && s.h.stride == 1 &&
+                      s.w.stride == 1 && s.h.pad_before == 0 && s.w.pad_before == 0 &&
+                      s.h.out == s.h.in && s.w.out == s.w.in;
+  // A heuristic, in double so that absurd shapes cannot overflow it.
+  const double image_bytes = static_cast<double>(sizeof(float)) *
+                             static_cast<double>(k + depth) * static_cast<double>(image_rows);
+  const int64_t chunk = std::clamp<int64_t>(
+      static_cast<int64_t>(std::min(static_cast<double>(kChunkBytes) / image_bytes, 1e9)), 1,
+      s.batch);
+  // Im2Col writes every element: no zero-fill. chunk <= batch, so the size was
+  // checked with patch_shape; Allocate still refuses what cannot be allocated.
+  const bool need_patches = !direct && k > 0;
+  ASSIGN_OR_RETURN(TensorShape chunk_shape,
+                   label.MakeShape({need_patches ? chunk * image_rows : 0, k}, "im2col"));
+  ASSIGN_OR_RETURN(Tensor patches,
+                   Tensor::AllocateUninitialized(tensorflow::DT_FLOAT, chunk_shape));
+  for (int64_t first = 0; first < s.batch; first += chunk) {
+    const int64_t count = std::min(chunk, s.batch - first);
+    const int64_t rows = count * image_rows;
+    float* c = out.data<float>() + first * image_rows * depth;
+    const float* lhs = input.data<float>() + first * image_rows * k;
+    if (need_patches) {
+      Im2Col(input.data<float>(), s, first, count, patches.data<float>());
+      lhs = patches.data<float>();
+    }
+    if (bias != nullptr) FillRowsWithBias(bias, rows, depth, c);
+    Sgemm(false, false, rows, depth, k, lhs, k, filter.data<float>(), depth, c, depth,
+          bias != nullptr);
+    Activate(activation, c, rows * depth);
+  }
   return absl::OkStatus();
 }
 
 class Conv2DKernel : public Kernel {
  public:
-  Conv2DKernel(const NodeAttrs& node, WindowAttrs attrs)
-      : label_(node), attrs_(attrs) {}
+  Conv2DKernel(const NodeAttrs& node, WindowAttrs attrs, Epilogue epilogue)
+      : label_(node), attrs_(attrs), epilogue_(epilogue) {}
 
   absl::Status Compute(absl::Span<const Tensor> inputs,
                        std::vector<Tensor>& outputs) const override {
-    RETURN_IF_ERROR(label_.CheckArity(inputs, outputs, 2, 1));
+    RETURN_IF_ERROR(label_.CheckArity(inputs, outputs, epilogue_.bias ? 3 : 2, 1));
     const Tensor& input = inputs[0];
     const Tensor& filter = inputs[1];
     ASSIGN_OR_RETURN(ConvShape s,
                      CheckConvInputs(label_, attrs_, input, filter, false));
-    ASSIGN_OR_RETURN(Tensor out, Tensor::Allocate(tensorflow::DT_FLOAT, s.out));
-    RETURN_IF_ERROR(Conv2DGemm(label_, s, input, filter, out));
+    const float* bias = nullptr;
+    if (epilogue_.bias) {
+      const Tensor& b = inputs[2];
+      RETURN_IF_ERROR(label_.CheckFloat(b, "bias", 1, 1));
+      if (b.shape().dim(0) != filter.shape().dim(3)) {
+        return label_.Invalid(absl::StrCat("bias ", b.shape().DebugString(),
+                                           " does not match filter ",
+                                           filter.shape().DebugString()));
+      }
+      bias = b.data<float>();
+    }
+    ASSIGN_OR_RETURN(Tensor out, Tensor::AllocateUninitialized(tensorflow::DT_FLOAT, s.out));
+    RETURN_IF_ERROR(
+        Conv2DGemm(label_, s, input, filter, bias, epilogue_.activation, out));
     outputs[0] = std::move(out);
     return absl::OkStatus();
   }
@@ -136,6 +225,7 @@ class Conv2DKernel : public Kernel {
  private:
   NodeLabel label_;
   WindowAttrs attrs_;
+  Epilogue epilogue_;
 };
 
 // Accumulates into `out` (C * M values, channel-major) the depthwise products
@@ -198,20 +288,33 @@ class DepthwiseConvKernel : public Kernel {
   WindowAttrs attrs_;
 };
 
-template <typename KernelT>
-KernelOr MakeConv(const KernelContext& ctx) {
+KernelOr MakeDepthwise(const KernelContext& ctx) {
   RETURN_IF_ERROR(CheckFloatAttr(ctx.node, "T"));
   RETURN_IF_ERROR(CheckNhwc(ctx.node));
   ASSIGN_OR_RETURN(WindowAttrs attrs,
                    ParseWindowAttrs(ctx.node, /*allow_explicit=*/true));
-  return std::make_unique<KernelT>(ctx.node, attrs);
+  return std::make_unique<DepthwiseConvKernel>(ctx.node, attrs);
+}
+
+template <bool kFused>
+KernelOr MakeConv2D(const KernelContext& ctx) {
+  RETURN_IF_ERROR(CheckFloatAttr(ctx.node, "T"));
+  RETURN_IF_ERROR(CheckNhwc(ctx.node));
+  ASSIGN_OR_RETURN(WindowAttrs attrs,
+                   ParseWindowAttrs(ctx.node, /*allow_explicit=*/true));
+  Epilogue epilogue;
+  if (kFused) {
+    ASSIGN_OR_RETURN(epilogue, ParseEpilogue(ctx.node));
+  }
+  return std::make_unique<Conv2DKernel>(ctx.node, attrs, epilogue);
 }
 
 }  // namespace
 
 void RegisterConvKernels(KernelRegistry& registry) {
-  registry.Register("Conv2D", MakeConv<Conv2DKernel>);
-  registry.Register("DepthwiseConv2dNative", MakeConv<DepthwiseConvKernel>);
+  registry.Register("Conv2D", MakeConv2D<false>);
+  registry.Register("_FusedConv2D", MakeConv2D<true>);
+  registry.Register("DepthwiseConv2dNative", MakeDepthwise);
 }
 
 }  // namespace swapserve

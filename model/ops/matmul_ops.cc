@@ -1,9 +1,12 @@
-// Matrix products through Eigen: MatMul (2-D, optional transposes) and
-// BatchMatMul/BatchMatMulV2 (batch dims broadcast, V1 requires equal batch dims).
+// Matrix products: MatMul (2-D, optional transposes), _FusedMatMul (MatMul +
+// BiasAdd [+ Relu/Relu6], grappler's fusion, which Keras Dense layers also
+// become) and BatchMatMul/BatchMatMulV2 (batch dims broadcast, V1 requires equal
+// batch dims). float32 goes through OpenBLAS (gemm.h), float64 through Eigen.
 #include <Eigen/Core>
 
 #include "absl/strings/str_cat.h"
 #include "model/ops/broadcast.h"
+#include "model/ops/gemm.h"
 #include "model/ops/kernel.h"
 #include "model/util/status_macros.h"
 
@@ -17,7 +20,14 @@ using ConstMap = Eigen::Map<const RowMajor<T>>;
 template <typename T>
 using Map = Eigen::Map<RowMajor<T>>;
 
-// c[m,n] = op(a) * op(b), where a is stored [ra,ca] and b [rb,cb].
+// c[m,n] = op(a) * op(b), where a is stored [ra,ca] and b [rb,cb]; `accumulate`
+// adds to c instead (float only: it is how the bias of a fused op gets in).
+void Gemm(const float* a, int64_t ra, int64_t ca, bool ta, const float* b, int64_t rb,
+          int64_t cb, bool tb, float* c, bool accumulate = false) {
+  Sgemm(ta, tb, ta ? ca : ra, tb ? rb : cb, ta ? ra : ca, a, ca, b, cb, c, tb ? rb : cb,
+        accumulate);
+}
+
 template <typename T>
 void Gemm(const T* a, int64_t ra, int64_t ca, bool ta, const T* b, int64_t rb,
           int64_t cb, bool tb, T* c) {
@@ -32,13 +42,14 @@ void Gemm(const T* a, int64_t ra, int64_t ca, bool ta, const T* b, int64_t rb,
 
 class MatMulKernel : public Kernel {
  public:
-  MatMulKernel(const NodeAttrs& node, bool ta, bool tb)
-      : node_(node), ta_(ta), tb_(tb) {}
+  MatMulKernel(const NodeAttrs& node, bool ta, bool tb, Epilogue epilogue = {})
+      : node_(node), ta_(ta), tb_(tb), epilogue_(epilogue) {}
 
   absl::Status Compute(absl::Span<const Tensor> in,
                        std::vector<Tensor>& out) const override {
     const NodeName& node = node_;
-    if (in.size() != 2) return node.Invalid("expects 2 inputs");
+    const size_t arity = epilogue_.bias ? 3 : 2;
+    if (in.size() != arity) return node.Invalid(absl::StrCat("expects ", arity, " inputs"));
     const Tensor &a = in[0], &b = in[1];
     if (a.shape().rank() != 2 || b.shape().rank() != 2) {
       return node.Invalid(absl::StrCat("expects matrices, got ", a.shape().DebugString(),
@@ -54,16 +65,22 @@ class MatMulKernel : public Kernel {
                                        ta_ ? "^T" : "", " x ", b.shape().DebugString(),
                                        tb_ ? "^T" : ""));
     }
-    ASSIGN_OR_RETURN(out[0], Tensor::Allocate(a.dtype(), TensorShape{m, n}));
+    if (epilogue_.bias) RETURN_IF_ERROR(CheckBias(in[2], a.dtype(), n));
+    ASSIGN_OR_RETURN(out[0], Tensor::AllocateUninitialized(a.dtype(), TensorShape{m, n}));
     if (out[0].num_elements() == 0) return absl::OkStatus();
     const auto& sa = a.shape();
     const auto& sb = b.shape();
     switch (a.dtype()) {
-      case tensorflow::DT_FLOAT:
+      case tensorflow::DT_FLOAT: {
+        float* c = out[0].data<float>();
+        if (epilogue_.bias) FillRowsWithBias(in[2].data<float>(), m, n, c);
         Gemm(a.data<float>(), sa.dim(0), sa.dim(1), ta_, b.data<float>(), sb.dim(0),
-             sb.dim(1), tb_, out[0].data<float>());
+             sb.dim(1), tb_, c, epilogue_.bias);
+        Activate(epilogue_.activation, c, m * n);
         return absl::OkStatus();
+      }
       case tensorflow::DT_DOUBLE:
+        if (epilogue_.bias) return node.Unsupported("fused ops on float64");
         Gemm(a.data<double>(), sa.dim(0), sa.dim(1), ta_, b.data<double>(), sb.dim(0),
              sb.dim(1), tb_, out[0].data<double>());
         return absl::OkStatus();
@@ -73,13 +90,33 @@ class MatMulKernel : public Kernel {
   }
 
  private:
+  absl::Status CheckBias(const Tensor& bias, DataType dtype, int64_t n) const {
+    if (bias.dtype() != dtype || bias.shape().rank() != 1 || bias.shape().dim(0) != n) {
+      return node_.Invalid(absl::StrCat("bias ", bias.DebugString(), " does not match ", n,
+                                        " output columns of ", DataTypeName(dtype)));
+    }
+    return absl::OkStatus();
+  }
+
   NodeName node_;
   bool ta_, tb_;
+  Epilogue epilogue_;
 };
 
 absl::StatusOr<std::unique_ptr<Kernel>> MakeMatMul(const KernelContext& c) {
   return std::make_unique<MatMulKernel>(c.node, c.node.GetBoolOr("transpose_a", false),
                                         c.node.GetBoolOr("transpose_b", false));
+}
+
+// TensorFlow's _FusedMatMul: inputs (a, b, bias), float32 only.
+absl::StatusOr<std::unique_ptr<Kernel>> MakeFusedMatMul(const KernelContext& c) {
+  if (c.node.Has("T")) {
+    ASSIGN_OR_RETURN(DataType t, c.node.GetType("T"));
+    if (t != tensorflow::DT_FLOAT) return c.node.Unsupported("only float32 is supported");
+  }
+  ASSIGN_OR_RETURN(Epilogue epilogue, ParseEpilogue(c.node));
+  return std::make_unique<MatMulKernel>(c.node, c.node.GetBoolOr("transpose_a", false),
+                                        c.node.GetBoolOr("transpose_b", false), epilogue);
 }
 
 class BatchMatMulKernel : public Kernel {
@@ -116,7 +153,7 @@ class BatchMatMulKernel : public Kernel {
     out_dims.push_back(m);
     out_dims.push_back(n);
     ASSIGN_OR_RETURN(TensorShape out_shape, TensorShape::Make(out_dims));
-    ASSIGN_OR_RETURN(out[0], Tensor::Allocate(tensorflow::DT_FLOAT, out_shape));
+    ASSIGN_OR_RETURN(out[0], Tensor::AllocateUninitialized(tensorflow::DT_FLOAT, out_shape));
     std::vector<int64_t> off_x(batch->num_elements()), off_y(batch->num_elements());
     BroadcastIndexer(sbx, *batch).ForEach([&](int64_t i, int64_t o) { off_x[i] = o; });
     BroadcastIndexer(sby, *batch).ForEach([&](int64_t i, int64_t o) { off_y[i] = o; });
@@ -143,6 +180,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> MakeBatchMatMul(const KernelContext& c) 
 
 void RegisterMatMulKernels(KernelRegistry& r) {
   r.Register("MatMul", MakeMatMul);
+  r.Register("_FusedMatMul", MakeFusedMatMul);
   r.Register("BatchMatMul", MakeBatchMatMul<false>);
   r.Register("BatchMatMulV2", MakeBatchMatMul<true>);
   r.Register("BatchMatMulV3", MakeBatchMatMul<true>);

@@ -57,7 +57,7 @@ class UnaryKernel : public Kernel {
     const Tensor& x = inputs[0];
     RETURN_IF_ERROR(label_.CheckFloat(x, "features", 0, INT_MAX));
     ASSIGN_OR_RETURN(Tensor y,
-                     Tensor::Allocate(tensorflow::DT_FLOAT, x.shape()));
+                     Tensor::AllocateUninitialized(tensorflow::DT_FLOAT, x.shape()));
     const float* in = x.data<float>();
     float* out = y.data<float>();
     for (int64_t i = 0; i < x.num_elements(); ++i) out[i] = fn_(in[i], alpha_);
@@ -104,7 +104,7 @@ class BiasAddKernel : public Kernel {
                        value.shape().DebugString()));
     }
     ASSIGN_OR_RETURN(Tensor y,
-                     Tensor::Allocate(tensorflow::DT_FLOAT, value.shape()));
+                     Tensor::AllocateUninitialized(tensorflow::DT_FLOAT, value.shape()));
     const float* in = value.data<float>();
     const float* b = bias.data<float>();
     float* out = y.data<float>();

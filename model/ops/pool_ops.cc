@@ -65,7 +65,7 @@ class PoolKernel : public Kernel {
         TensorShape out_shape,
         label_.MakeShape({in.dim(0), wh.out, ww.out, channels}, "output"));
     ASSIGN_OR_RETURN(Tensor out,
-                     Tensor::Allocate(tensorflow::DT_FLOAT, out_shape));
+                     Tensor::AllocateUninitialized(tensorflow::DT_FLOAT, out_shape));
     if (out.num_elements() > 0) {
       float* o = out.data<float>();
       for (int64_t n = 0; n < in.dim(0); ++n) {
