@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 yamllint -s -c .yamllint deploy/compose.yaml deploy/k8s/*.yaml
-python3 - <<'PY'
+# Debian's interpreter, which has python3-yaml (a dependency of yamllint).
+/usr/bin/python3 - <<'PY'
 import yaml
 compose = yaml.safe_load(open("deploy/compose.yaml"))["services"]
 job = yaml.safe_load(open("deploy/k8s/trainer-job.yaml"))["spec"]["template"]["spec"]
