@@ -2,6 +2,7 @@
 // activation applied in the GEMM's output pass) against hand-computed values,
 // MatMul's batch-1 (gemv) path, Conv2D's chunking over images against a naive
 // convolution, and concurrent calls from several threads.
+#include <algorithm>
 #include <cmath>
 #include <thread>
 #include <vector>
@@ -191,6 +192,75 @@ TEST(Conv2DChunkingTest, ManyImagesMatchTheDefinition) {
   auto out = RunKernel(conv.Build(), {x, f});
   ASSERT_TRUE(out.ok()) << out.status();
   ExpectFloats((*out)[0], {20, 16, 16, 32}, NaiveSameConv(x, f), 1e-4f);
+}
+
+// The definition of a VALID NHWC convolution with stride `stride`.
+std::vector<float> NaiveValidConv(const Tensor& x, const Tensor& f, int64_t stride) {
+  const auto& xs = x.shape();
+  const auto& fs = f.shape();
+  const int64_t n = xs.dim(0), h = xs.dim(1), w = xs.dim(2), c = xs.dim(3);
+  const int64_t kh = fs.dim(0), kw = fs.dim(1), o = fs.dim(3);
+  const int64_t oh = (h - kh) / stride + 1, ow = (w - kw) / stride + 1;
+  std::vector<float> out;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < oh; ++y)
+      for (int64_t z = 0; z < ow; ++z)
+        for (int64_t d = 0; d < o; ++d) {
+          double s = 0;
+          for (int64_t i = 0; i < kh; ++i)
+            for (int64_t j = 0; j < kw; ++j)
+              for (int64_t k = 0; k < c; ++k) {
+                s += x.data<float>()[((b * h + y * stride + i) * w + z * stride + j) * c + k] *
+                     f.data<float>()[((i * kw + j) * c + k) * o + d];
+              }
+          out.push_back(static_cast<float>(s));
+        }
+  return out;
+}
+
+TEST(Conv2DIm2ColTest, UnpaddedRowsMatchTheDefinition) {
+  // Unpadded windows take im2col's run-copy path; tap rows of 3, 6 and 9 floats
+  // (KW x C = 3x1, 3x2, 3x3) use fixed-length copies, 2x5 = 10 the generic one.
+  struct Case {
+    TensorShape x, f;
+    int64_t stride;
+  };
+  const Case cases[] = {{{2, 7, 6, 1}, {3, 3, 1, 4}, 1},
+                        {{1, 6, 7, 2}, {3, 3, 2, 5}, 2},
+                        {{1, 5, 6, 3}, {2, 3, 3, 2}, 1},
+                        {{2, 4, 5, 5}, {3, 2, 5, 3}, 1}};
+  uint32_t seed = 10;
+  for (const Case& c : cases) {
+    const Tensor x = Noise(c.x, seed++), f = Noise(c.f, seed++);
+    NodeBuilder conv("Conv2D", "conv");
+    conv.T().Str("padding", "VALID").Ints("strides", {1, c.stride, c.stride, 1});
+    auto out = RunKernel(conv.Build(), {x, f});
+    ASSERT_TRUE(out.ok()) << out.status();
+    const int64_t oh = (c.x.dim(1) - c.f.dim(0)) / c.stride + 1;
+    const int64_t ow = (c.x.dim(2) - c.f.dim(1)) / c.stride + 1;
+    ExpectFloats((*out)[0], {c.x.dim(0), oh, ow, c.f.dim(3)}, NaiveValidConv(x, f, c.stride),
+                 1e-5f);
+  }
+}
+
+TEST(FusedMatMulTest, EpilogueOverManyRowsMatchesAReferenceLoop) {
+  // 5 x 13 outputs (13 columns: vector blocks and a remainder) of Relu6(a b + bias),
+  // values spread over [-6.5, 6.5] so both clamps and the linear part show up.
+  const Tensor a = Noise({5, 4}, 21), b = Noise({4, 13}, 22), bias = Noise({13}, 23);
+  std::vector<float> want;
+  for (int64_t i = 0; i < 5; ++i) {
+    for (int64_t j = 0; j < 13; ++j) {
+      double s = bias.data<float>()[j];
+      for (int64_t k = 0; k < 4; ++k) s += 4.0 * a.data<float>()[i * 4 + k] * b.data<float>()[k * 13 + j];
+      want.push_back(static_cast<float>(std::min(std::max(s, 0.0), 6.0)));
+    }
+  }
+  // Scale a by 4 so that some outputs exceed 6.
+  std::vector<float> a4(a.data<float>(), a.data<float>() + 20);
+  for (float& x : a4) x *= 4.0f;
+  auto out = RunKernel(FusedMatMul({"BiasAdd", "Relu6"}), {Floats({5, 4}, a4), b, bias});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectFloats((*out)[0], {5, 13}, want, 1e-5f);
 }
 
 TEST(GemmThreadsTest, ConcurrentCallsAgreeWithOneThread) {

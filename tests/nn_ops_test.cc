@@ -1,6 +1,7 @@
 // Tests for the neural-network kernels (nn_ops.cc, conv_ops.cc, pool_ops.cc).
 // Every expected value is worked out by hand from TensorFlow's definitions; the
 // comment next to it shows the arithmetic.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -380,6 +381,47 @@ TEST(PoolTest, ChannelsPoolIndependently) {
          {1, 1, 1, 2}, {4, -1});
   Expect(RunOk(Pool("AvgPool", "VALID", {1, 2, 2, 1}, {1, 1, 1, 1}), {in}),
          {1, 1, 1, 2}, {2.5f, -2.5f});
+}
+
+// TensorFlow's pooling by definition, for SAME padding with a k x k window and
+// stride `stride`: padded positions are not part of a window.
+std::vector<float> NaivePool(const Tensor& x, bool max, int64_t k, int64_t stride) {
+  const int64_t n = x.shape().dim(0), h = x.shape().dim(1), w = x.shape().dim(2),
+                c = x.shape().dim(3);
+  const int64_t oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride;
+  const int64_t pad_h = std::max<int64_t>((oh - 1) * stride + k - h, 0) / 2;
+  const int64_t pad_w = std::max<int64_t>((ow - 1) * stride + k - w, 0) / 2;
+  std::vector<float> out;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < oh; ++y)
+      for (int64_t z = 0; z < ow; ++z)
+        for (int64_t d = 0; d < c; ++d) {
+          float m = -1e30f, sum = 0;
+          int count = 0;
+          for (int64_t i = y * stride - pad_h; i < y * stride - pad_h + k; ++i)
+            for (int64_t j = z * stride - pad_w; j < z * stride - pad_w + k; ++j) {
+              if (i < 0 || i >= h || j < 0 || j >= w) continue;
+              const float v = x.data<float>()[((b * h + i) * w + j) * c + d];
+              m = std::max(m, v);
+              sum += v;
+              ++count;
+            }
+          out.push_back(max ? m : sum / static_cast<float>(count));
+        }
+  return out;
+}
+
+TEST(PoolTest, ManyChannelsMatchTheDefinition) {
+  // 35 channels: four blocks of 8 and 3 single channels; SAME 3x3 windows with
+  // stride 2 on 5x5 clip at every border. Values go up and down (i * 37 mod 101).
+  std::vector<float> v(2 * 5 * 5 * 35);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 37) % 101) - 50.0f;
+  const Tensor in = Floats({2, 5, 5, 35}, v);
+  for (bool max : {true, false}) {
+    const Tensor out = RunOk(
+        Pool(max ? "MaxPool" : "AvgPool", "SAME", {1, 3, 3, 1}, {1, 2, 2, 1}), {in});
+    Expect(out, {2, 3, 3, 35}, NaivePool(in, max, 3, 2));
+  }
 }
 
 TEST(PoolTest, Errors) {

@@ -99,20 +99,39 @@ absl::StatusOr<Epilogue> ParseEpilogue(const NodeAttrs& node) {
   return e;
 }
 
-void FillRowsWithBias(const float* bias, int64_t rows, int64_t cols, float* c) {
-  for (int64_t r = 0; r < rows; ++r) std::copy(bias, bias + cols, c + r * cols);
+namespace {
+
+template <Activation kActivation>
+float Apply(float x) {
+  if constexpr (kActivation == Activation::kRelu) return x > 0.0f ? x : 0.0f;
+  if constexpr (kActivation == Activation::kRelu6) return std::min(std::max(x, 0.0f), 6.0f);
+  return x;
 }
 
-void Activate(Activation activation, float* x, int64_t n) {
+// One pass per row: bias and activation together (the loop vectorizes).
+template <Activation kActivation>
+void EpilogueRows(const float* bias, int64_t rows, int64_t cols, float* c) {
+  if (bias == nullptr) {
+    for (int64_t i = 0; i < rows * cols; ++i) c[i] = Apply<kActivation>(c[i]);
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r, c += cols) {
+    for (int64_t j = 0; j < cols; ++j) c[j] = Apply<kActivation>(c[j] + bias[j]);
+  }
+}
+
+}  // namespace
+
+void ApplyEpilogue(const float* bias, Activation activation, int64_t rows, int64_t cols,
+                   float* c) {
   switch (activation) {
     case Activation::kNone:
+      if (bias != nullptr) EpilogueRows<Activation::kNone>(bias, rows, cols, c);
       return;
     case Activation::kRelu:
-      for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-      return;
+      return EpilogueRows<Activation::kRelu>(bias, rows, cols, c);
     case Activation::kRelu6:
-      for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(x[i], 0.0f), 6.0f);
-      return;
+      return EpilogueRows<Activation::kRelu6>(bias, rows, cols, c);
   }
 }
 

@@ -45,12 +45,11 @@ struct Epilogue {
 // Anything else is UNIMPLEMENTED naming the node.
 absl::StatusOr<Epilogue> ParseEpilogue(const NodeAttrs& node);
 
-// Writes bias[c] into every row of c[rows, cols] (ldc = cols), before a GEMM
-// that accumulates onto it: the bias costs no extra pass over the output.
-void FillRowsWithBias(const float* bias, int64_t rows, int64_t cols, float* c);
-
-// Applies `activation` in place to n values.
-void Activate(Activation activation, float* x, int64_t n);
+// The epilogue, applied in place to the GEMM's output c[rows, cols] (ldc = cols)
+// in one pass while it is in cache: c[r][j] = activation(c[r][j] + bias[j]);
+// `bias` may be null (activation only).
+void ApplyEpilogue(const float* bias, Activation activation, int64_t rows, int64_t cols,
+                   float* c);
 
 // "OpenBLAS 0.3.21 ... (core: Cooperlake)": what the GEMMs run on, for logs and
 // benchmark reports.

@@ -20,12 +20,11 @@ using ConstMap = Eigen::Map<const RowMajor<T>>;
 template <typename T>
 using Map = Eigen::Map<RowMajor<T>>;
 
-// c[m,n] = op(a) * op(b), where a is stored [ra,ca] and b [rb,cb]; `accumulate`
-// adds to c instead (float only: it is how the bias of a fused op gets in).
+// c[m,n] = op(a) * op(b), where a is stored [ra,ca] and b [rb,cb].
 void Gemm(const float* a, int64_t ra, int64_t ca, bool ta, const float* b, int64_t rb,
-          int64_t cb, bool tb, float* c, bool accumulate = false) {
+          int64_t cb, bool tb, float* c) {
   Sgemm(ta, tb, ta ? ca : ra, tb ? rb : cb, ta ? ra : ca, a, ca, b, cb, c, tb ? rb : cb,
-        accumulate);
+        /*accumulate=*/false);
 }
 
 template <typename T>
@@ -73,10 +72,10 @@ class MatMulKernel : public Kernel {
     switch (a.dtype()) {
       case tensorflow::DT_FLOAT: {
         float* c = out[0].data<float>();
-        if (epilogue_.bias) FillRowsWithBias(in[2].data<float>(), m, n, c);
         Gemm(a.data<float>(), sa.dim(0), sa.dim(1), ta_, b.data<float>(), sb.dim(0),
-             sb.dim(1), tb_, c, epilogue_.bias);
-        Activate(epilogue_.activation, c, m * n);
+             sb.dim(1), tb_, c);
+        ApplyEpilogue(epilogue_.bias ? in[2].data<float>() : nullptr, epilogue_.activation, m,
+                      n, c);
         return absl::OkStatus();
       }
       case tensorflow::DT_DOUBLE:

@@ -2,6 +2,7 @@
 // with SAME or VALID padding. Padded positions are not part of a window: they
 // never win a max, and AvgPool divides by the number of real inputs it summed.
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <utility>
@@ -16,8 +17,35 @@ namespace {
 
 using KernelOr = absl::StatusOr<std::unique_ptr<Kernel>>;
 
+// Eight floats, one AVX register (GCC/Clang vector extension).
+typedef float Float8 __attribute__((vector_size(32)));
+
+// Pools channels [c0, c0 + 8) of the window [h0, h1) x [w0, w1) of image n into
+// out[c0...], the running values in one register. Accumulating in `out` itself
+// made every tap wait for the previous tap's store (MaxPool was ~5 % of the
+// CNN's batch-1 time), and GCC leaves a fixed-size scalar array unvectorized.
+template <bool kMax>
+void PoolEight(const float* input, const Window& wh, const Window& ww, int64_t channels,
+               int64_t n, int64_t h0, int64_t h1, int64_t w0, int64_t w1, int64_t c0,
+               float* out) {
+  // TensorFlow starts a max at the lowest finite float, not -inf.
+  Float8 acc = Float8{} + (kMax ? std::numeric_limits<float>::lowest() : 0.0f);
+  for (int64_t ih = h0; ih < h1; ++ih) {
+    for (int64_t iw = w0; iw < w1; ++iw) {
+      Float8 x;
+      std::memcpy(&x, input + ((n * wh.in + ih) * ww.in + iw) * channels + c0, sizeof x);
+      if constexpr (kMax) {
+        acc = acc < x ? x : acc;  // std::max, lane by lane
+      } else {
+        acc += x;
+      }
+    }
+  }
+  std::memcpy(out + c0, &acc, sizeof acc);
+}
+
 // Pools the window of output position (n, oh, ow) over all `channels` into
-// `out`.
+// `out`: blocks of 8 channels, then the rest one at a time.
 template <bool kMax>
 void PoolAt(const float* input, const Window& wh, const Window& ww,
             int64_t channels, int64_t n, int64_t oh, int64_t ow, float* out) {
@@ -25,14 +53,19 @@ void PoolAt(const float* input, const Window& wh, const Window& ww,
   const int64_t h1 = std::min<int64_t>(wh.Start(oh) + wh.size, wh.in);
   const int64_t w0 = std::max<int64_t>(ww.Start(ow), 0);
   const int64_t w1 = std::min<int64_t>(ww.Start(ow) + ww.size, ww.in);
-  // TensorFlow starts a max at the lowest finite float, not -inf.
-  const float init = kMax ? std::numeric_limits<float>::lowest() : 0.0f;
-  std::fill(out, out + channels, init);
-  for (int64_t ih = h0; ih < h1; ++ih) {
-    for (int64_t iw = w0; iw < w1; ++iw) {
-      const float* x = input + ((n * wh.in + ih) * ww.in + iw) * channels;
-      for (int64_t c = 0; c < channels; ++c) {
-        out[c] = kMax ? std::max(out[c], x[c]) : out[c] + x[c];
+  int64_t c0 = 0;
+  for (; c0 + 8 <= channels; c0 += 8) {
+    PoolEight<kMax>(input, wh, ww, channels, n, h0, h1, w0, w1, c0, out);
+  }
+  if (c0 < channels) {
+    const float init = kMax ? std::numeric_limits<float>::lowest() : 0.0f;
+    std::fill(out + c0, out + channels, init);
+    for (int64_t ih = h0; ih < h1; ++ih) {
+      for (int64_t iw = w0; iw < w1; ++iw) {
+        const float* x = input + ((n * wh.in + ih) * ww.in + iw) * channels;
+        for (int64_t c = c0; c < channels; ++c) {
+          out[c] = kMax ? std::max(out[c], x[c]) : out[c] + x[c];
+        }
       }
     }
   }
