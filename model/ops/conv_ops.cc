@@ -204,16 +204,22 @@ absl::Status Conv2DGemm(const NodeLabel& label, const ConvShape& s, const Tensor
   const bool need_patches = !direct && k > 0;
   ASSIGN_OR_RETURN(TensorShape chunk_shape,
                    label.MakeShape({need_patches ? chunk * image_rows : 0, k}, "im2col"));
-  ASSIGN_OR_RETURN(Tensor patches,
-                   Tensor::AllocateUninitialized(tensorflow::DT_FLOAT, chunk_shape));
+  // The patch buffer is per thread and reused by its next convolution: a
+  // request's convolutions run one after another on one thread, and reusing it
+  // saves an allocation (and its page faults) per convolution per request. It
+  // holds at most one chunk (~kChunkBytes).
+  thread_local std::vector<float> patches;
+  if (need_patches && patches.size() < static_cast<size_t>(chunk_shape.num_elements())) {
+    patches.resize(static_cast<size_t>(chunk_shape.num_elements()));
+  }
   for (int64_t first = 0; first < s.batch; first += chunk) {
     const int64_t count = std::min(chunk, s.batch - first);
     const int64_t rows = count * image_rows;
     float* c = out.data<float>() + first * image_rows * depth;
     const float* lhs = input.data<float>() + first * image_rows * k;
     if (need_patches) {
-      Im2Col(input.data<float>(), s, first, count, patches.data<float>());
-      lhs = patches.data<float>();
+      Im2Col(input.data<float>(), s, first, count, patches.data());
+      lhs = patches.data();
     }
     Sgemm(false, false, rows, depth, k, lhs, k, filter.data<float>(), depth, c, depth, false);
     ApplyEpilogue(bias, activation, rows, depth, c);
