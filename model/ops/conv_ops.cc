@@ -173,6 +173,8 @@ void Im2Col(const float* input, const ConvShape& s, int64_t first, int64_t count
 // Bytes of patches plus output a chunk of images should span: small enough to
 // stay in a core's L2 between im2col, the GEMM and the epilogue.
 constexpr int64_t kChunkBytes = 512 << 10;
+// The largest patch buffer a thread keeps between convolutions.
+constexpr size_t kMaxRetainedBytes = size_t{8} << 20;
 
 // out = epilogue(im2col(input) * filter): the filter in HWIO, row-major, already
 // is the [KH*KW*C, O] right-hand operand. Runs over chunks of whole images so
@@ -206,12 +208,14 @@ absl::Status Conv2DGemm(const NodeLabel& label, const ConvShape& s, const Tensor
                    label.MakeShape({need_patches ? chunk * image_rows : 0, k}, "im2col"));
   // The patch buffer is per thread and reused by its next convolution: a
   // request's convolutions run one after another on one thread, and reusing it
-  // saves an allocation (and its page faults) per convolution per request. It
-  // holds at most one chunk (~kChunkBytes).
-  thread_local std::vector<float> patches;
-  if (need_patches && patches.size() < static_cast<size_t>(chunk_shape.num_elements())) {
-    patches.resize(static_cast<size_t>(chunk_shape.num_elements()));
-  }
+  // saves an allocation (and its page faults) per convolution per request. A
+  // chunk bigger than kMaxRetainedBytes (one huge image) gets its own buffer,
+  // so no thread keeps a huge one.
+  const size_t need = need_patches ? static_cast<size_t>(chunk_shape.num_elements()) : 0;
+  thread_local std::vector<float> retained;
+  std::vector<float> oversized;
+  std::vector<float>& patches = need * sizeof(float) > kMaxRetainedBytes ? oversized : retained;
+  if (patches.size() < need) patches.resize(need);
   for (int64_t first = 0; first < s.batch; first += chunk) {
     const int64_t count = std::min(chunk, s.batch - first);
     const int64_t rows = count * image_rows;
