@@ -100,7 +100,8 @@ std::vector<CheckpointOnDisk> ListCheckpointsOnDisk(const std::string& dir) {
 
 CheckpointFollower::CheckpointFollower(std::string model, int64_t version, std::string dir,
                                        std::shared_ptr<Servable> servable,
-                                       FollowerOptions options, EventLog* events)
+                                       FollowerOptions options, EventLog* events,
+                                       absl::Duration load_time)
     : model_(std::move(model)),
       version_(version),
       dir_(std::move(dir)),
@@ -109,6 +110,9 @@ CheckpointFollower::CheckpointFollower(std::string model, int64_t version, std::
       events_(events) {
   const std::shared_ptr<const WeightSet> current = servable_->Weights()->set;
   if (!servable_->IsOwnWeights(*current)) serving_ = IdentityOf(current->source());
+  CheckpointEvent loaded = Event(CheckpointEvent::LOADED, serving_.prefix);
+  loaded.set_load_ms(absl::ToDoubleMilliseconds(load_time));
+  events_->Append(std::move(loaded));
   if (options_.use_inotify) {
     inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (inotify_fd_ < 0) LOG(WARNING) << "inotify unavailable; polling " << dir_ << " only";

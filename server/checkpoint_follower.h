@@ -53,10 +53,11 @@ std::vector<swapserve::admin::v1::CheckpointOnDisk> ListCheckpointsOnDisk(const 
 
 class CheckpointFollower {
  public:
-  // Starts following at once. `servable` must already serve its first weights.
+  // Starts following at once. `servable` must already serve its first weights,
+  // which took `load_time` to load (recorded as the LOADED event).
   CheckpointFollower(std::string model, int64_t version, std::string dir,
                      std::shared_ptr<Servable> servable, FollowerOptions options,
-                     EventLog* events);
+                     EventLog* events, absl::Duration load_time = absl::ZeroDuration());
   ~CheckpointFollower();  // stops the thread (waits for a load in progress)
 
   CheckpointFollower(const CheckpointFollower&) = delete;

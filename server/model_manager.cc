@@ -174,12 +174,12 @@ void ModelManager::RunRound() {
       const absl::Time start = absl::Now();
       absl::StatusOr<std::shared_ptr<Servable>> loaded =
           LoadServable(job.path, job.checkpoint_dir, options_.follower.reject_nonfinite);
+      const absl::Duration took = absl::Now() - start;
       if (loaded.ok()) {
         LOG(INFO) << "Loaded model " << name << " version " << job.version << " from "
-                  << job.path << " in " << absl::ToInt64Milliseconds(absl::Now() - start)
-                  << " ms";
+                  << job.path << " in " << absl::ToInt64Milliseconds(took) << " ms";
       }
-      FinishLoad(job, std::move(loaded));
+      FinishLoad(job, std::move(loaded), took);
     }
     UnloadUnwanted(name, record.generation, aspired);
   }
@@ -207,7 +207,8 @@ std::vector<ModelManager::LoadJob> ModelManager::PlanLoads(
 }
 
 void ModelManager::FinishLoad(const LoadJob& job,
-                              absl::StatusOr<std::shared_ptr<Servable>> loaded) {
+                              absl::StatusOr<std::shared_ptr<Servable>> loaded,
+                              absl::Duration took) {
   absl::MutexLock lock(&mu_);
   auto it = models_.find(job.name);
   if (it == models_.end() || it->second.generation != job.generation) return;
@@ -219,7 +220,7 @@ void ModelManager::FinishLoad(const LoadJob& job,
     if (!job.checkpoint_dir.empty()) {
       rec.follower = std::make_shared<CheckpointFollower>(job.name, job.version, job.checkpoint_dir,
                                                           rec.servable, options_.follower,
-                                                          options_.events);
+                                                          options_.events, took);
     }
     rec.state = ModelVersionStatus::AVAILABLE;
     rec.status = absl::OkStatus();

@@ -133,8 +133,8 @@ class ModelManager {
   std::vector<LoadJob> PlanLoads(const std::string& name, int64_t generation,
                                  const std::map<int64_t, std::string>& on_disk)
       ABSL_LOCKS_EXCLUDED(mu_);
-  void FinishLoad(const LoadJob& job, absl::StatusOr<std::shared_ptr<Servable>> loaded)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void FinishLoad(const LoadJob& job, absl::StatusOr<std::shared_ptr<Servable>> loaded,
+                  absl::Duration took) ABSL_LOCKS_EXCLUDED(mu_);
   void UnloadUnwanted(const std::string& name, int64_t generation,
                       const std::set<int64_t>& aspired) ABSL_LOCKS_EXCLUDED(mu_);
   void PollLoop(std::function<void()> on_round);

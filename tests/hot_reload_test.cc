@@ -218,6 +218,16 @@ TEST(HotReloadSeedTest, SeedWorkflow) {
       },
       absl::Seconds(20)));
   EXPECT_NE(reason.find("cp-0005.ckpt.data-00000-of-00001"), std::string::npos) << reason;
+  {
+    admin::ListCheckpointsRequest r;
+    r.set_model("mlp");
+    admin::ListCheckpointsResponse response;
+    ASSERT_TRUE(stub->ListCheckpoints(ContextWithDeadline().get(), r, &response).ok());
+    ASSERT_GT(response.history_size(), 0);
+    EXPECT_EQ(response.history(0).kind(), admin::CheckpointEvent::LOADED);
+    EXPECT_EQ(response.history(0).prefix(), dir + "/cp-0000.ckpt");
+    EXPECT_EQ(response.history(0).step(), 0);
+  }
   EXPECT_NE(reason.find("missing data shard"), std::string::npos) << reason;
   check();  // still cp-0000
 
