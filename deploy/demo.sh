@@ -76,7 +76,7 @@ show
 echo "== trainer: $(tail -1 "$work/train.log")"
 echo "== checkpoints the server saw:"
 "${cli[@]}" checkpoints list --server "$server" --model mlp |
-  jq -r '.history[] | "   \(.kind) \(.prefix | split("/") | last // "") \(.reason)"' | tail -8
+  jq -r '.history[] | "   \(.kind) \(.prefix | split("/") | last // "(its own weights)") \(.reason)"' | tail -8
 echo "== stopping swapserve (SIGTERM)"
 kill -TERM "$server_pid"
 wait "$server_pid" && echo "   exited cleanly"
