@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "model/util/file.h"
 
 namespace swapserve {
 
@@ -26,9 +27,7 @@ bool Servable::IsOwnWeights(const WeightSet& weights) const {
 
 std::string Servable::WeightsName(const WeightSet& weights) const {
   if (IsOwnWeights(weights)) return "saved_model";
-  const std::string& source = weights.source();
-  const size_t slash = source.find_last_of('/');
-  return slash == std::string::npos ? source : source.substr(slash + 1);
+  return BaseName(weights.source());
 }
 
 absl::Status Servable::WarmUp(const WeightSet& weights) const {

@@ -25,11 +25,6 @@ namespace {
 using swapserve::admin::v1::CheckpointOnDisk;
 using swapserve::admin::v1::ServingState;
 
-std::string Basename(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // True when every shard PREFIX.data-NNNNN-of-MMMMM the directory listing names exists.
 bool HasAllShards(const std::string& base, const std::set<std::string>& names) {
   const std::string lead = base + ".data-";
@@ -59,7 +54,7 @@ constexpr uint32_t kWatchMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | I
 }  // namespace
 
 int64_t StepFromPrefix(const std::string& prefix) {
-  const std::string name = Basename(prefix);
+  const std::string name = BaseName(prefix);
   size_t end = name.size();
   while (end > 0 && !std::isdigit(static_cast<unsigned char>(name[end - 1]))) --end;
   size_t begin = end;

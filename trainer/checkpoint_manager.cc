@@ -17,17 +17,6 @@
 namespace swapserve::trainer {
 namespace {
 
-std::string Dirname(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-std::string Basename(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // Removes PREFIX.index and every PREFIX.data-* file.
 void DeleteCheckpoint(const std::string& dir, const std::string& name) {
   if (DIR* d = opendir(dir.c_str())) {
@@ -82,9 +71,9 @@ absl::StatusOr<std::string> FormatCheckpointPath(const std::string& pattern, int
 }
 
 CheckpointManager::CheckpointManager(std::string pattern, int max_to_keep)
-    : pattern_(std::move(pattern)), dir_(Dirname(pattern_)), max_to_keep_(max_to_keep) {
+    : pattern_(std::move(pattern)), dir_(DirName(pattern_)), max_to_keep_(max_to_keep) {
   if (absl::StatusOr<tensorflow::CheckpointState> state = ReadCheckpointState(dir_); state.ok()) {
-    for (const std::string& p : state->all_model_checkpoint_paths()) kept_.push_back(Basename(p));
+    for (const std::string& p : state->all_model_checkpoint_paths()) kept_.push_back(BaseName(p));
   }
 }
 
@@ -93,7 +82,7 @@ absl::StatusOr<std::string> CheckpointManager::Save(int64_t epoch, int64_t batch
   ASSIGN_OR_RETURN(std::string prefix, FormatCheckpointPath(pattern_, epoch, batch));
   RETURN_IF_ERROR(CreateDirectories(dir_));
   RETURN_IF_ERROR(WriteKerasCheckpoint(prefix, network, optimizer));  // data, then index
-  const std::string name = Basename(prefix);
+  const std::string name = BaseName(prefix);
   std::erase(kept_, name);
   kept_.push_back(name);
   std::deque<std::string> removed;

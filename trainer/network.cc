@@ -97,6 +97,29 @@ void MaxPool(const float* x, int64_t n, const Shape& in, int p, float* out,
         }
 }
 
+// Loss and correct count of `n` rows of logits; with `gradient`, replaces the
+// logits by d(sum of losses)/d(logits) = softmax - one_hot.
+BatchStats SoftmaxCrossEntropy(const int32_t* labels, int64_t n, std::vector<float>* logits,
+                               bool gradient) {
+  BatchStats stats;
+  const int64_t classes = static_cast<int64_t>(logits->size()) / n;
+  for (int64_t b = 0; b < n; ++b) {
+    float* z = &(*logits)[b * classes];
+    const int64_t argmax = std::max_element(z, z + classes) - z;
+    const float zmax = z[argmax];
+    double sum = 0;
+    for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(z[c] - zmax));
+    stats.correct += argmax == labels[b];
+    stats.loss_sum += std::log(sum) - (z[labels[b]] - zmax);
+    if (!gradient) continue;
+    for (int64_t c = 0; c < classes; ++c) {
+      z[c] = static_cast<float>(std::exp(static_cast<double>(z[c] - zmax)) / sum) -
+             (c == labels[b] ? 1.0f : 0.0f);
+    }
+  }
+  return stats;
+}
+
 }  // namespace
 
 Network::Network(ModelSpec spec, uint32_t seed) : spec_(std::move(spec)) {
@@ -221,28 +244,18 @@ BatchStats Network::Accumulate(const float* x, const int32_t* labels, int64_t n,
   std::vector<Saved> saved(spec_.layers.size());
   std::mt19937_64 rng(seed);
   std::vector<float> logits = Forward(x, n, training ? &rng : nullptr, &saved);
-  // Softmax cross-entropy: d(sum of losses)/d(logits) = softmax - one_hot.
-  BatchStats stats;
-  const int64_t classes = static_cast<int64_t>(logits.size()) / n;
-  for (int64_t b = 0; b < n; ++b) {
-    float* z = &logits[b * classes];
-    const int64_t argmax = std::max_element(z, z + classes) - z;
-    const float zmax = z[argmax];
-    double sum = 0;
-    for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(z[c] - zmax));
-    stats.correct += argmax == labels[b];
-    stats.loss_sum += std::log(sum) - (z[labels[b]] - zmax);
-    for (int64_t c = 0; c < classes; ++c) {
-      z[c] = static_cast<float>(std::exp(static_cast<double>(z[c] - zmax)) / sum) -
-             (c == labels[b] ? 1.0f : 0.0f);
-    }
-  }
+  const BatchStats stats = SoftmaxCrossEntropy(labels, n, &logits, true);
   for (size_t i = spec_.layers.size(); i-- > 0;) Backward(i, saved[i], n, training, &logits, grads);
   return stats;
 }
 
 std::vector<float> Network::Predict(const float* x, int64_t n) const {
   return Forward(x, n, nullptr, nullptr);
+}
+
+BatchStats Network::Evaluate(const float* x, const int32_t* labels, int64_t n) const {
+  std::vector<float> logits = Forward(x, n, nullptr, nullptr);
+  return SoftmaxCrossEntropy(labels, n, &logits, false);
 }
 
 }  // namespace swapserve::trainer

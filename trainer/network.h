@@ -51,6 +51,9 @@ class Network {
   // Logits [n, 10] for `n` examples (no dropout).
   std::vector<float> Predict(const float* x, int64_t n) const;
 
+  // The summed loss and correct count over `n` examples (no dropout).
+  BatchStats Evaluate(const float* x, const int32_t* labels, int64_t n) const;
+
  private:
   struct Saved;
   std::vector<float> Forward(const float* x, int64_t n, std::mt19937_64* rng,

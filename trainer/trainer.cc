@@ -57,16 +57,9 @@ EpochStats Evaluate(const Network& net, const Dataset& data) {
   const int64_t in = net.input_size();
   for (int64_t begin = 0; begin < data.size; begin += 1000) {
     const int64_t n = std::min<int64_t>(1000, data.size - begin);
-    std::vector<float> logits = net.Predict(&data.images[begin * in], n);
-    for (int64_t b = 0; b < n; ++b) {
-      const float* z = &logits[b * 10];
-      const float zmax = *std::max_element(z, z + 10);
-      double sum = 0;
-      for (int c = 0; c < 10; ++c) sum += std::exp(static_cast<double>(z[c] - zmax));
-      const int32_t label = data.labels[begin + b];
-      s.loss_sum += std::log(sum) - (z[label] - zmax);
-      s.correct += (std::max_element(z, z + 10) - z) == label;
-    }
+    const BatchStats b = net.Evaluate(&data.images[begin * in], &data.labels[begin], n);
+    s.loss_sum += b.loss_sum;
+    s.correct += b.correct;
     s.seen += n;
   }
   return s;

@@ -11,7 +11,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace swapserve {
-namespace {
 
 std::string DirName(const std::string& path) {
   const size_t slash = path.rfind('/');
@@ -19,6 +18,13 @@ std::string DirName(const std::string& path) {
   if (slash == 0) return "/";
   return path.substr(0, slash);
 }
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+namespace {
 
 absl::Status FsyncDirectory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

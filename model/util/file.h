@@ -25,6 +25,10 @@ absl::Status ReadFileToString(const std::string& path, uint64_t max_bytes,
 // leaves either the old file or the new one.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
 
+// The directory part of `path` ("." when it has none) and the last component.
+std::string DirName(const std::string& path);
+std::string BaseName(const std::string& path);
+
 // Creates `dir` and any missing parents (mkdir -p); OK if it exists.
 absl::Status CreateDirectories(const std::string& dir);
 
