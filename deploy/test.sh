@@ -91,6 +91,10 @@ for image in swapserve:test swapserve-trainer:test; do
     swapserve-cli help 2>&1 | grep -q health &&
     swapserve-train --help 2>&1 | grep -q -- --export_dir' || fail "$image: a binary does not start"
 done
+# The server image's size target (docs/DEPLOY.md): mostly the slim base, gRPC and our
+# OpenBLAS build; the Debian OpenBLAS package alone would add ~40 MB.
+size="$(pm image inspect --format '{{.Size}}' swapserve:test)"
+[ "$size" -le 150000000 ] || fail "swapserve:test is $size bytes, over the 150 MB target"
 [ "$(pm image inspect --format '{{.Config.User}}' swapserve:test)" = "10001:10001" ] ||
   fail "the image does not run as the non-root user"
 
@@ -150,6 +154,14 @@ run_detached --name "$id-server" -e SWAPSERVE_PORT="$port" \
   swapserve:test "${server_cmd[@]}" --port="$port"
 wait_serving
 pm healthcheck run "$id-server" >/dev/null || fail "the image's HEALTHCHECK does not pass"
+# The image's OpenBLAS keeps only the AVX2/AVX-512 kernels (deploy/build-openblas.sh):
+# on an AVX2 host it must pick one of them, not the generic fallback.
+gemms="$(pm logs "$id-server" 2>&1 | sed -n 's/.*GEMMs: //p' | head -1)"
+echo "   GEMMs: $gemms"
+[ -n "$gemms" ] || fail "the server does not log its GEMM backend"
+if grep -qw avx2 /proc/cpuinfo && grep -q 'core: Prescott' <<<"$gemms"; then
+  fail "the image's OpenBLAS fell back to its generic kernels on an AVX2 machine"
+fi
 first="$(predict)"
 echo "   before training: ${first:0:60}"
 [ "${first%% *}" = saved_model ] || fail "expected the exported weights first, got: $first"

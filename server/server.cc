@@ -6,6 +6,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
+#include "model/ops/gemm.h"
 #include "server/config_file.h"
 
 namespace swapserve::server {
@@ -57,6 +58,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
         absl::StrCat("cannot listen on ", o.listen_address, ":", o.port));
   }
   LOG(INFO) << "Serving gRPC on " << o.listen_address << ":" << server->port_;
+  // Which kernels the GEMMs run: a generic fallback core is the first thing to
+  // see when a machine serves slower than expected.
+  LOG(INFO) << "GEMMs: " << GemmBackendDescription();
   server->manager_.Start([s = server.get()] { s->UpdateHealth(); });
   if (!o.model_config_file.empty() && o.config_poll_wait > absl::ZeroDuration()) {
     server->config_poller_ = std::thread([s = server.get()] { s->ConfigPollLoop(); });
