@@ -37,7 +37,7 @@ TEST(TrainerServeTest, ExportedModelAnswersWithTheTrainersPredictions) {
   ASSERT_TRUE(RestoreKerasCheckpoint(dir.Join("ckpt/cp-0001.ckpt"), &net, nullptr).ok());
   auto test = ReadMnistSplit(data, "test", 8);
   ASSERT_TRUE(test.ok());
-  const std::vector<float> want = net.Predict(test->images.data(), 8);
+  const auto want = net.Predict(test->images.data(), 8);
 
   auto d = Daemon::Start({"--model_name=mlp", "--model_base_path=" + dir.Join("model")});
   ASSERT_NE(d, nullptr);

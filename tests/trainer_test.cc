@@ -2,6 +2,7 @@
 // graph, gradients equal to finite differences, Keras's Adam step, the
 // checkpoint path format, IDX errors, and 2 epochs + resume 1 == 3 epochs.
 #include <cmath>
+#include <memory>
 
 #include "gtest/gtest.h"
 #include "model/formats/bundle_format.h"
@@ -77,7 +78,7 @@ TEST(TrainerCheckpointTest, WithOptimizerUsesKerasSlotNamesAndRestores) {
   TempDir dir;
   Network net(MlpSpec(), 1);
   Adam adam(AdamConfig{}, net.params());
-  std::vector<std::vector<float>> grads;
+  std::vector<Floats> grads;
   for (const Param& p : net.params()) grads.emplace_back(p.value.size(), 0.5f);
   adam.Apply(grads, 1.0f, &net.params());
   ASSERT_TRUE(WriteKerasCheckpoint(dir.Join("ckpt"), net, &adam).ok());
@@ -116,14 +117,14 @@ ModelSpec TinySpec() {
 TEST(TrainerNetworkTest, GradientsEqualFiniteDifferences) {
   Network net(TinySpec(), 3);
   const int64_t n = 3;
-  std::vector<float> x(static_cast<size_t>(n * net.input_size()));
+  Floats x(static_cast<size_t>(n * net.input_size()));
   for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7 * i);
   const std::vector<int32_t> labels = {1, 7, 3};
-  std::vector<std::vector<float>> grads;
+  std::vector<Floats> grads;
   for (const Param& p : net.params()) grads.emplace_back(p.value.size(), 0.0f);
   net.Accumulate(x.data(), labels.data(), n, false, 0, &grads);
   auto loss = [&] {
-    std::vector<std::vector<float>> unused;
+    std::vector<Floats> unused;
     for (const Param& p : net.params()) unused.emplace_back(p.value.size(), 0.0f);
     return net.Accumulate(x.data(), labels.data(), n, false, 0, &unused).loss_sum;
   };
@@ -137,6 +138,40 @@ TEST(TrainerNetworkTest, GradientsEqualFiniteDifferences) {
       const double down = loss();
       w = saved;
       EXPECT_NEAR(grads[p][i], (up - down) / (2 * h), 2e-3) << net.params()[p].key << "[" << i << "]";
+    }
+  }
+}
+
+// The same seed gives bit-identical weights wherever the heap puts the buffers.
+// Before the trainer's buffers were aligned (Floats), Eigen's vectorized sums
+// started at whatever element malloc's alignment gave, and rounded differently.
+TEST(TrainerNetworkTest, BitIdenticalWhateverTheHeapLayout) {
+  auto train = [](size_t shift) {
+    // Blocks of assorted sizes, alive while training, move where buffers land.
+    std::vector<std::unique_ptr<char[]>> clutter;
+    for (size_t i = 0; i < 64; ++i) clutter.emplace_back(new char[16 * (i % 7) + shift + 1]);
+    Network net(MlpSpec(), 5);
+    Adam adam(AdamConfig{}, net.params());
+    const int64_t n = 6;
+    Floats x(static_cast<size_t>(n * net.input_size()));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = 0.5f + 0.5f * std::sin(0.37f * i);
+    const std::vector<int32_t> labels = {1, 7, 3, 0, 9, 4};
+    for (uint64_t step = 0; step < 4; ++step) {
+      std::vector<Floats> grads;
+      for (const Param& p : net.params()) grads.emplace_back(p.value.size(), 0.0f);
+      net.Accumulate(x.data(), labels.data(), n, true, step, &grads);
+      adam.Apply(grads, 1.0f / n, &net.params());
+    }
+    return net.params();
+  };
+  const std::vector<Param> want = train(0);
+  for (size_t shift : {8, 16, 24, 40, 56}) {
+    const std::vector<Param> got = train(shift);
+    for (size_t p = 0; p < want.size(); ++p) {
+      ASSERT_EQ(got[p].value.size(), want[p].value.size());
+      size_t differ = 0;
+      for (size_t i = 0; i < want[p].value.size(); ++i) differ += got[p].value[i] != want[p].value[i];
+      EXPECT_EQ(differ, 0u) << want[p].key << " with the heap shifted by " << shift;
     }
   }
 }
@@ -173,12 +208,12 @@ TEST(TrainerIdxTest, ErrorsNameTheFile) {
 }
 
 // Weights of the checkpoint the pointer in `dir` names.
-std::vector<float> LatestKernel(const std::string& dir) {
+Floats LatestKernel(const std::string& dir) {
   auto prefix = LatestCheckpoint(dir);
   EXPECT_TRUE(prefix.ok()) << prefix.status();
   auto r = Open(*prefix);
   auto t = r->Read(WeightKey(0, "kernel"));
-  return std::vector<float>(t->data<float>(), t->data<float>() + t->num_elements());
+  return Floats(t->data<float>(), t->data<float>() + t->num_elements());
 }
 
 TEST(TrainerResumeTest, TwoEpochsPlusResumeOneEqualsThree) {
@@ -205,7 +240,7 @@ TEST(TrainerResumeTest, TwoEpochsPlusResumeOneEqualsThree) {
   o.epochs = 3;
   o.resume = true;
   ASSERT_TRUE(Train(o).ok());
-  const std::vector<float> straight = LatestKernel(a.path()), resumed = LatestKernel(b.path());
+  const Floats straight = LatestKernel(a.path()), resumed = LatestKernel(b.path());
   ASSERT_EQ(straight.size(), resumed.size());
   for (size_t i = 0; i < straight.size(); i += 97) EXPECT_NEAR(straight[i], resumed[i], 1e-6) << i;
   EXPECT_EQ(*LatestCheckpoint(b.path()), b.Join("cp-0003.ckpt"));

@@ -11,7 +11,7 @@ Adam::Adam(AdamConfig config, const std::vector<Param>& params) : config_(config
   }
 }
 
-void Adam::Apply(const std::vector<std::vector<float>>& grads, float scale,
+void Adam::Apply(const std::vector<Floats>& grads, float scale,
                  std::vector<Param>* params) {
   ++iterations_;
   const double t = static_cast<double>(iterations_);

@@ -26,20 +26,20 @@ class Adam {
   Adam(AdamConfig config, const std::vector<Param>& params);
 
   // One step with gradients `grads` (same layout as params) times `scale`.
-  void Apply(const std::vector<std::vector<float>>& grads, float scale, std::vector<Param>* params);
+  void Apply(const std::vector<Floats>& grads, float scale, std::vector<Param>* params);
 
   const AdamConfig& config() const { return config_; }
   int64_t iterations() const { return iterations_; }
   void set_iterations(int64_t t) { iterations_ = t; }
-  std::vector<std::vector<float>>& m() { return m_; }
-  std::vector<std::vector<float>>& v() { return v_; }
-  const std::vector<std::vector<float>>& m() const { return m_; }
-  const std::vector<std::vector<float>>& v() const { return v_; }
+  std::vector<Floats>& m() { return m_; }
+  std::vector<Floats>& v() { return v_; }
+  const std::vector<Floats>& m() const { return m_; }
+  const std::vector<Floats>& v() const { return v_; }
 
  private:
   AdamConfig config_;
   int64_t iterations_ = 0;
-  std::vector<std::vector<float>> m_, v_;
+  std::vector<Floats> m_, v_;
 };
 
 }  // namespace swapserve::trainer

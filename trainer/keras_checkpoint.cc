@@ -46,7 +46,7 @@ void SetVariable(Graph* g, int node, const std::string& full_name, const std::st
   g->mutable_nodes(node)->mutable_has_checkpoint_values()->set_value(true);
 }
 
-absl::StatusOr<Tensor> FloatTensor(const std::vector<int64_t>& dims, const std::vector<float>& v) {
+absl::StatusOr<Tensor> FloatTensor(const std::vector<int64_t>& dims, const Floats& v) {
   ASSIGN_OR_RETURN(TensorShape shape, TensorShape::Make(dims));
   ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(tensorflow::DT_FLOAT, shape));
   std::memcpy(t.data<float>(), v.data(), v.size() * sizeof(float));
@@ -54,7 +54,7 @@ absl::StatusOr<Tensor> FloatTensor(const std::vector<int64_t>& dims, const std::
 }
 
 absl::Status ReadInto(const BundleReader& reader, const std::string& key,
-                      const std::vector<int64_t>& dims, std::vector<float>* out) {
+                      const std::vector<int64_t>& dims, Floats* out) {
   ASSIGN_OR_RETURN(Tensor t, reader.Read(key));
   ASSIGN_OR_RETURN(TensorShape want, TensorShape::Make(dims));
   if (t.dtype() != tensorflow::DT_FLOAT || !(t.shape() == want)) {

@@ -12,10 +12,10 @@ namespace swapserve::trainer {
 // What a layer's forward pass keeps for its backward pass.
 struct Network::Saved {
   std::vector<int64_t> in_shape;
-  std::vector<float> input;     // Dense: X; Conv2D: the im2col matrix
-  std::vector<float> output;    // after the activation
+  Floats input;     // Dense: X; Conv2D: the im2col matrix
+  Floats output;    // after the activation
   std::vector<int64_t> argmax;  // MaxPool2D: input index of each output
-  std::vector<float> mask;      // Dropout
+  Floats mask;      // Dropout
 };
 
 namespace {
@@ -47,7 +47,7 @@ Shape OutputShape(const LayerSpec& l, const Shape& in) {
 
 // im2col for a VALID, stride-1 convolution: row (b, oy, ox) holds the k×k×C patch
 // in (ky, kx, c) order, matching the HWIO kernel flattened to [k*k*C, F].
-void Im2Col(const float* x, int64_t n, const Shape& in, int k, std::vector<float>* col) {
+void Im2Col(const float* x, int64_t n, const Shape& in, int k, Floats* col) {
   const int64_t h = in[0], w = in[1], c = in[2], oh = h - k + 1, ow = w - k + 1;
   col->resize(static_cast<size_t>(n * oh * ow * k * k * c));
   float* out = col->data();
@@ -99,7 +99,7 @@ void MaxPool(const float* x, int64_t n, const Shape& in, int p, float* out,
 
 // Loss and correct count of `n` rows of logits; with `gradient`, replaces the
 // logits by d(sum of losses)/d(logits) = softmax - one_hot.
-BatchStats SoftmaxCrossEntropy(const int32_t* labels, int64_t n, std::vector<float>* logits,
+BatchStats SoftmaxCrossEntropy(const int32_t* labels, int64_t n, Floats* logits,
                                bool gradient) {
   BatchStats stats;
   const int64_t classes = static_cast<int64_t>(logits->size()) / n;
@@ -143,7 +143,7 @@ Network::Network(ModelSpec spec, uint32_t seed) : spec_(std::move(spec)) {
     kernel.value.resize(static_cast<size_t>(Size(kernel.shape)));
     for (float& v : kernel.value) v = uniform(rng);
     Param bias{WeightKey(with_weights, "bias"), l.name + "/bias", {l.units},
-               std::vector<float>(static_cast<size_t>(l.units), 0.0f)};
+               Floats(static_cast<size_t>(l.units), 0.0f)};
     param_of_layer_.push_back(static_cast<int>(params_.size()));
     params_.push_back(std::move(kernel));
     params_.push_back(std::move(bias));
@@ -156,14 +156,14 @@ int64_t Network::input_size() const { return Size(spec_.input_shape); }
 
 // The forward pass over `n` examples: returns the logits. With `saved`, keeps
 // what the backward pass needs; dropout is active when `rng` is given.
-std::vector<float> Network::Forward(const float* x, int64_t n, std::mt19937_64* rng,
+Floats Network::Forward(const float* x, int64_t n, std::mt19937_64* rng,
                                     std::vector<Saved>* saved) const {
-  std::vector<float> act(x, x + n * input_size());
+  Floats act(x, x + n * input_size());
   Shape shape = spec_.input_shape;
   for (size_t i = 0; i < spec_.layers.size(); ++i) {
     const LayerSpec& l = spec_.layers[i];
     const Shape out_shape = OutputShape(l, shape);
-    std::vector<float> out(static_cast<size_t>(n * Size(out_shape)));
+    Floats out(static_cast<size_t>(n * Size(out_shape)));
     Saved scratch;
     Saved& s = saved != nullptr ? (*saved)[i] : scratch;
     s.in_shape = shape;
@@ -204,9 +204,9 @@ std::vector<float> Network::Forward(const float* x, int64_t n, std::mt19937_64* 
 // Gradient of a layer's input from its output's (`grad`, replaced); adds the
 // parameter gradients. The first layer passes nothing on.
 void Network::Backward(size_t i, const Saved& s, int64_t n, bool training,
-                       std::vector<float>* grad, std::vector<std::vector<float>>* grads) const {
+                       Floats* grad, std::vector<Floats>* grads) const {
   const LayerSpec& l = spec_.layers[i];
-  std::vector<float> dx;
+  Floats dx;
   if (l.has_weights()) {
     const int p = param_of_layer_[i];
     const Param& kernel = params_[p];
@@ -219,7 +219,7 @@ void Network::Backward(size_t i, const Saved& s, int64_t n, bool training,
     Map((*grads)[p].data(), k, l.units).noalias() += ConstMap(s.input.data(), rows, k).transpose() * dz;
     Eigen::Map<Eigen::RowVectorXf>((*grads)[p + 1].data(), l.units) += dz.colwise().sum();
     if (i == 0) return;  // no gradient needed for the input
-    std::vector<float> dcol(static_cast<size_t>(rows * k));
+    Floats dcol(static_cast<size_t>(rows * k));
     Map(dcol.data(), rows, k).noalias() = dz * ConstMap(kernel.value.data(), k, l.units).transpose();
     if (l.kind == Kind::kDense) {
       dx = std::move(dcol);
@@ -240,21 +240,21 @@ void Network::Backward(size_t i, const Saved& s, int64_t n, bool training,
 }
 
 BatchStats Network::Accumulate(const float* x, const int32_t* labels, int64_t n, bool training,
-                               uint64_t seed, std::vector<std::vector<float>>* grads) const {
+                               uint64_t seed, std::vector<Floats>* grads) const {
   std::vector<Saved> saved(spec_.layers.size());
   std::mt19937_64 rng(seed);
-  std::vector<float> logits = Forward(x, n, training ? &rng : nullptr, &saved);
+  Floats logits = Forward(x, n, training ? &rng : nullptr, &saved);
   const BatchStats stats = SoftmaxCrossEntropy(labels, n, &logits, true);
   for (size_t i = spec_.layers.size(); i-- > 0;) Backward(i, saved[i], n, training, &logits, grads);
   return stats;
 }
 
-std::vector<float> Network::Predict(const float* x, int64_t n) const {
+Floats Network::Predict(const float* x, int64_t n) const {
   return Forward(x, n, nullptr, nullptr);
 }
 
 BatchStats Network::Evaluate(const float* x, const int32_t* labels, int64_t n) const {
-  std::vector<float> logits = Forward(x, n, nullptr, nullptr);
+  Floats logits = Forward(x, n, nullptr, nullptr);
   return SoftmaxCrossEntropy(labels, n, &logits, false);
 }
 

@@ -15,15 +15,25 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "trainer/model_spec.h"
 
 namespace swapserve::trainer {
+
+// The trainer's float buffers (parameters, gradients, activations, Adam's slots),
+// aligned for SIMD. Why: Eigen's vectorized loops start at the first aligned
+// element, so with malloc's varying alignment the rounding of sums -- and, after a
+// few thousand steps, the trained weights -- depended on the heap's layout (a
+// longer --log_json path changed a run's accuracy in the 3rd digit). Aligned, a
+// run is a function of its seed and thread count.
+using Floats = std::vector<float, Eigen::aligned_allocator<float>>;
 
 struct Param {
   std::string key;             // WeightKey(n, "kernel" | "bias")
   std::string full_name;       // Keras's variable name, e.g. "dense/kernel"
   std::vector<int64_t> shape;
-  std::vector<float> value;
+  Floats value;
 };
 
 // The loss summed over a batch's examples and how many were classified right.
@@ -46,20 +56,20 @@ class Network {
   // their losses to `grads` (one vector per parameter, zero-initialised by the
   // caller). Dropout is active when `training`, with masks drawn from `seed`.
   BatchStats Accumulate(const float* x, const int32_t* labels, int64_t n, bool training,
-                        uint64_t seed, std::vector<std::vector<float>>* grads) const;
+                        uint64_t seed, std::vector<Floats>* grads) const;
 
   // Logits [n, 10] for `n` examples (no dropout).
-  std::vector<float> Predict(const float* x, int64_t n) const;
+  Floats Predict(const float* x, int64_t n) const;
 
   // The summed loss and correct count over `n` examples (no dropout).
   BatchStats Evaluate(const float* x, const int32_t* labels, int64_t n) const;
 
  private:
   struct Saved;
-  std::vector<float> Forward(const float* x, int64_t n, std::mt19937_64* rng,
+  Floats Forward(const float* x, int64_t n, std::mt19937_64* rng,
                              std::vector<Saved>* saved) const;
   void Backward(size_t layer, const Saved& saved, int64_t n, bool training,
-                std::vector<float>* grad, std::vector<std::vector<float>>* grads) const;
+                Floats* grad, std::vector<Floats>* grads) const;
 
   ModelSpec spec_;
   std::vector<Param> params_;

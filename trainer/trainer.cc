@@ -92,7 +92,7 @@ class Run {
 
 void Run::Step(const std::vector<int64_t>& order, int64_t first, int64_t n, EpochStats* stats) {
   const int64_t in = net_.input_size();
-  std::vector<float> x(static_cast<size_t>(n * in));
+  Floats x(static_cast<size_t>(n * in));
   std::vector<int32_t> y(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     const int64_t src = order[first + i];
@@ -100,7 +100,7 @@ void Run::Step(const std::vector<int64_t>& order, int64_t first, int64_t n, Epoc
     y[i] = train_.labels[src];
   }
   const int shards = static_cast<int>(std::clamp<int64_t>(o_.threads, 1, n));
-  std::vector<std::vector<std::vector<float>>> grads(shards);
+  std::vector<std::vector<Floats>> grads(shards);
   std::vector<BatchStats> shard_stats(shards);
   auto work = [&](int s) {
     for (const Param& p : net_.params()) grads[s].emplace_back(p.value.size(), 0.0f);
