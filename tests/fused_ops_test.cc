@@ -157,21 +157,24 @@ Tensor Noise(TensorShape shape, uint32_t seed) {
   return Floats(shape, v);
 }
 
-// The definition of a SAME, stride-1 NHWC convolution, one output at a time.
-std::vector<float> NaiveSameConv(const Tensor& x, const Tensor& f) {
+// The definition of an NHWC convolution, one output at a time: VALID with stride
+// `stride`, or SAME (stride 1 only; TF's padding, the extra row/column at the end).
+std::vector<float> NaiveConv(const Tensor& x, const Tensor& f, int64_t stride, bool same) {
   const auto& xs = x.shape();
   const auto& fs = f.shape();
   const int64_t n = xs.dim(0), h = xs.dim(1), w = xs.dim(2), c = xs.dim(3);
   const int64_t kh = fs.dim(0), kw = fs.dim(1), o = fs.dim(3);
+  const int64_t oh = same ? h : (h - kh) / stride + 1, ow = same ? w : (w - kw) / stride + 1;
+  const int64_t pad_y = same ? (kh - 1) / 2 : 0, pad_x = same ? (kw - 1) / 2 : 0;
   std::vector<float> out;
   for (int64_t b = 0; b < n; ++b)
-    for (int64_t y = 0; y < h; ++y)
-      for (int64_t z = 0; z < w; ++z)
+    for (int64_t y = 0; y < oh; ++y)
+      for (int64_t z = 0; z < ow; ++z)
         for (int64_t d = 0; d < o; ++d) {
           double s = 0;
           for (int64_t i = 0; i < kh; ++i)
             for (int64_t j = 0; j < kw; ++j) {
-              const int64_t iy = y + i - (kh - 1) / 2, iz = z + j - (kw - 1) / 2;
+              const int64_t iy = y * stride + i - pad_y, iz = z * stride + j - pad_x;
               if (iy < 0 || iy >= h || iz < 0 || iz >= w) continue;
               for (int64_t k = 0; k < c; ++k) {
                 s += x.data<float>()[((b * h + iy) * w + iz) * c + k] *
@@ -191,31 +194,7 @@ TEST(Conv2DChunkingTest, ManyImagesMatchTheDefinition) {
   conv.T().Str("padding", "SAME").Ints("strides", {1, 1, 1, 1});
   auto out = RunKernel(conv.Build(), {x, f});
   ASSERT_TRUE(out.ok()) << out.status();
-  ExpectFloats((*out)[0], {20, 16, 16, 32}, NaiveSameConv(x, f), 1e-4f);
-}
-
-// The definition of a VALID NHWC convolution with stride `stride`.
-std::vector<float> NaiveValidConv(const Tensor& x, const Tensor& f, int64_t stride) {
-  const auto& xs = x.shape();
-  const auto& fs = f.shape();
-  const int64_t n = xs.dim(0), h = xs.dim(1), w = xs.dim(2), c = xs.dim(3);
-  const int64_t kh = fs.dim(0), kw = fs.dim(1), o = fs.dim(3);
-  const int64_t oh = (h - kh) / stride + 1, ow = (w - kw) / stride + 1;
-  std::vector<float> out;
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t y = 0; y < oh; ++y)
-      for (int64_t z = 0; z < ow; ++z)
-        for (int64_t d = 0; d < o; ++d) {
-          double s = 0;
-          for (int64_t i = 0; i < kh; ++i)
-            for (int64_t j = 0; j < kw; ++j)
-              for (int64_t k = 0; k < c; ++k) {
-                s += x.data<float>()[((b * h + y * stride + i) * w + z * stride + j) * c + k] *
-                     f.data<float>()[((i * kw + j) * c + k) * o + d];
-              }
-          out.push_back(static_cast<float>(s));
-        }
-  return out;
+  ExpectFloats((*out)[0], {20, 16, 16, 32}, NaiveConv(x, f, 1, /*same=*/true), 1e-4f);
 }
 
 TEST(Conv2DIm2ColTest, UnpaddedRowsMatchTheDefinition) {
@@ -238,7 +217,7 @@ TEST(Conv2DIm2ColTest, UnpaddedRowsMatchTheDefinition) {
     ASSERT_TRUE(out.ok()) << out.status();
     const int64_t oh = (c.x.dim(1) - c.f.dim(0)) / c.stride + 1;
     const int64_t ow = (c.x.dim(2) - c.f.dim(1)) / c.stride + 1;
-    ExpectFloats((*out)[0], {c.x.dim(0), oh, ow, c.f.dim(3)}, NaiveValidConv(x, f, c.stride),
+    ExpectFloats((*out)[0], {c.x.dim(0), oh, ow, c.f.dim(3)}, NaiveConv(x, f, c.stride, /*same=*/false),
                  1e-5f);
   }
 }

@@ -12,10 +12,10 @@ namespace swapserve::trainer {
 // What a layer's forward pass keeps for its backward pass.
 struct Network::Saved {
   std::vector<int64_t> in_shape;
-  Floats input;     // Dense: X; Conv2D: the im2col matrix
-  Floats output;    // after the activation
+  Floats input;                 // Dense: X; Conv2D: the im2col matrix
+  Floats output;                // after the activation
   std::vector<int64_t> argmax;  // MaxPool2D: input index of each output
-  Floats mask;      // Dropout
+  Floats mask;                  // Dropout
 };
 
 namespace {
@@ -157,7 +157,7 @@ int64_t Network::input_size() const { return Size(spec_.input_shape); }
 // The forward pass over `n` examples: returns the logits. With `saved`, keeps
 // what the backward pass needs; dropout is active when `rng` is given.
 Floats Network::Forward(const float* x, int64_t n, std::mt19937_64* rng,
-                                    std::vector<Saved>* saved) const {
+                        std::vector<Saved>* saved) const {
   Floats act(x, x + n * input_size());
   Shape shape = spec_.input_shape;
   for (size_t i = 0; i < spec_.layers.size(); ++i) {

@@ -67,7 +67,7 @@ class Network {
  private:
   struct Saved;
   Floats Forward(const float* x, int64_t n, std::mt19937_64* rng,
-                             std::vector<Saved>* saved) const;
+                 std::vector<Saved>* saved) const;
   void Backward(size_t layer, const Saved& saved, int64_t n, bool training,
                 Floats* grad, std::vector<Floats>* grads) const;
 
