@@ -56,6 +56,9 @@ ABSL_FLAG(bool, reject_nonfinite, true,
           "Reject checkpoints holding a NaN or infinity (the old weights keep serving).");
 ABSL_FLAG(int32_t, shutdown_grace_seconds, 10,
           "On SIGTERM/SIGINT, let in-flight calls run this long before cancelling them.");
+ABSL_FLAG(bool, testing_hooks, false,
+          "For swapserve's own tests only: a Predict/Classify/Regress/metadata call "
+          "with metadata swapserve-testing-hold-ms waits that long inside its handler.");
 
 namespace {
 
@@ -67,6 +70,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   o.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   o.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds));
+  o.testing_hooks = absl::GetFlag(FLAGS_testing_hooks);
   o.manager.poll_wait = absl::Seconds(absl::GetFlag(FLAGS_file_system_poll_wait_seconds));
   o.manager.max_num_load_retries = absl::GetFlag(FLAGS_max_num_load_retries);
   o.manager.load_retry_interval =

@@ -20,7 +20,7 @@ Server::Server(ServerOptions options)
         m.events = &events_;
         return m;
       }()),
-      prediction_service_(&manager_, &gate_),
+      prediction_service_(&manager_, &gate_, options_.testing_hooks),
       model_service_(&manager_, &gate_, [this](const tensorflow::serving::ModelServerConfig& c) {
         return ApplyConfig(c);
       }),
@@ -58,6 +58,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
         absl::StrCat("cannot listen on ", o.listen_address, ":", o.port));
   }
   LOG(INFO) << "Serving gRPC on " << o.listen_address << ":" << server->port_;
+  if (o.testing_hooks) LOG(WARNING) << "--testing_hooks is on: for swapserve's own tests only";
   // Which kernels the GEMMs run: a generic fallback core is the first thing to
   // see when a machine serves slower than expected.
   LOG(INFO) << "GEMMs: " << GemmBackendDescription();

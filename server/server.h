@@ -41,6 +41,7 @@ struct ServerOptions {
   absl::Duration config_poll_wait = absl::ZeroDuration();
   tensorflow::serving::ModelServerConfig config;
   absl::Duration shutdown_grace = absl::Seconds(10);
+  bool testing_hooks = false;  // see kTestingHoldMetadata
 };
 
 class Server {

@@ -1,6 +1,10 @@
 #include "server/services.h"
 
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "server/grpc_status.h"
 #include "server/inference.h"
@@ -10,16 +14,28 @@ namespace {
 
 namespace tfs = tensorflow::serving;
 
-// Finds the version, runs `body` on one weights snapshot and names that snapshot
-// in the trailers.
 const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE,
                                  "swapserve is shutting down; retry on another replica");
 
+// The --testing_hooks hold (kTestingHoldMetadata), inside the call gate.
+void HoldForTesting(const grpc::ServerContext& context) {
+  auto it = context.client_metadata().find(kTestingHoldMetadata);
+  if (it == context.client_metadata().end()) return;
+  int64_t ms = 0;
+  if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms)) return;
+  ms = std::clamp<int64_t>(ms, 0, 60'000);
+  LOG(INFO) << "testing hook: holding a call for " << ms << " ms";
+  absl::SleepFor(absl::Milliseconds(ms));
+}
+
+// Finds the version, runs `body` on one weights snapshot and names that snapshot
+// in the trailers.
 template <typename Body>
-grpc::Status Serve(ModelManager* manager, CallGate* gate, grpc::ServerContext* context,
-                   const tfs::ModelSpec& spec, Body body) {
+grpc::Status Serve(ModelManager* manager, CallGate* gate, bool testing_hooks,
+                   grpc::ServerContext* context, const tfs::ModelSpec& spec, Body body) {
   CallGuard guard(gate);
   if (!guard.entered()) return kShuttingDown;
+  if (testing_hooks) HoldForTesting(*context);
   absl::StatusOr<ServableHandle> handle = manager->Find(spec);
   if (!handle.ok()) return ToGrpcStatus(handle.status());
   const std::shared_ptr<const ServedWeights> weights = handle->servable->Weights();
@@ -35,7 +51,7 @@ grpc::Status Serve(ModelManager* manager, CallGate* gate, grpc::ServerContext* c
 grpc::Status PredictionServiceImpl::Predict(grpc::ServerContext* context,
                                             const tfs::PredictRequest* request,
                                             tfs::PredictResponse* response) {
-  return Serve(manager_, gate_, context, request->model_spec(),
+  return Serve(manager_, gate_, testing_hooks_, context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
                  return RunPredict(h, w, *request, response);
                });
@@ -44,7 +60,7 @@ grpc::Status PredictionServiceImpl::Predict(grpc::ServerContext* context,
 grpc::Status PredictionServiceImpl::Classify(grpc::ServerContext* context,
                                              const tfs::ClassificationRequest* request,
                                              tfs::ClassificationResponse* response) {
-  return Serve(manager_, gate_, context, request->model_spec(),
+  return Serve(manager_, gate_, testing_hooks_, context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
                  return RunClassify(h, w, *request, response);
                });
@@ -53,7 +69,7 @@ grpc::Status PredictionServiceImpl::Classify(grpc::ServerContext* context,
 grpc::Status PredictionServiceImpl::Regress(grpc::ServerContext* context,
                                             const tfs::RegressionRequest* request,
                                             tfs::RegressionResponse* response) {
-  return Serve(manager_, gate_, context, request->model_spec(),
+  return Serve(manager_, gate_, testing_hooks_, context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
                  return RunRegress(h, w, *request, response);
                });
@@ -62,7 +78,7 @@ grpc::Status PredictionServiceImpl::Regress(grpc::ServerContext* context,
 grpc::Status PredictionServiceImpl::GetModelMetadata(grpc::ServerContext* context,
                                                      const tfs::GetModelMetadataRequest* request,
                                                      tfs::GetModelMetadataResponse* response) {
-  return Serve(manager_, gate_, context, request->model_spec(),
+  return Serve(manager_, gate_, testing_hooks_, context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights&) {
                  return GetMetadata(h, *request, response);
                });

@@ -20,9 +20,17 @@
 
 namespace swapserve::server {
 
+// With --testing_hooks, a PredictionService call carrying this metadata key waits
+// its value in milliseconds (at most a minute) inside the handler, logging
+// "testing hook: holding a call" first: the shutdown tests use it to have calls
+// known to be in progress when SIGTERM comes. Off by default; never in production.
+inline constexpr char kTestingHoldMetadata[] = "swapserve-testing-hold-ms";
+
 class PredictionServiceImpl final : public tensorflow::serving::PredictionService::Service {
  public:
-  PredictionServiceImpl(ModelManager* manager, CallGate* gate) : manager_(manager), gate_(gate) {}
+  // `testing_hooks`: honour kTestingHoldMetadata (swapserve's own tests only).
+  PredictionServiceImpl(ModelManager* manager, CallGate* gate, bool testing_hooks = false)
+      : manager_(manager), gate_(gate), testing_hooks_(testing_hooks) {}
 
   grpc::Status Predict(grpc::ServerContext* context,
                        const tensorflow::serving::PredictRequest* request,
@@ -40,6 +48,7 @@ class PredictionServiceImpl final : public tensorflow::serving::PredictionServic
  private:
   ModelManager* manager_;
   CallGate* gate_;
+  const bool testing_hooks_;
 };
 
 class ModelServiceImpl final : public tensorflow::serving::ModelService::Service {
