@@ -17,7 +17,14 @@ run "$bench" --dump_weights="$work/weights"
 # minimum is the figure least disturbed by other processes (the peer does the same).
 run "$bench" --benchmark_format=json --benchmark_out="$work/ours.json" --benchmark_out_format=json \
   --benchmark_min_time=0.2 --benchmark_repetitions=5 > /dev/null
-run /usr/bin/python3 "$root/bench/torch_peer.py" "$work/weights" > "$work/torch.json"
+# The peer exits 1 after its JSON when the engines' outputs disagree (it names the
+# model on stderr): the table is still printed, then this script fails with it.
+peer=0
+run /usr/bin/python3 "$root/bench/torch_peer.py" "$work/weights" > "$work/torch.json" || peer=$?
+if [ "$peer" -ne 0 ] && [ ! -s "$work/torch.json" ]; then
+  echo "torch_peer.py failed (exit $peer) before printing its results" >&2
+  exit "$peer"
+fi
 /usr/bin/python3 - "$work/ours.json" "$work/torch.json" <<'PY'
 import json, sys
 ours = json.load(open(sys.argv[1]))
@@ -36,3 +43,7 @@ for run_name, us in best.items():
     t = torch["us"][model][batch]
     print(f"{model:6} {batch:>5} {us:>13.1f} {t:>10.1f} {t / us:>7.2f}")
 PY
+if [ "$peer" -ne 0 ]; then
+  echo "FAILED: swapserve and PyTorch disagree on the reference input (torch_peer.py above); the timings compare nothing" >&2
+  exit "$peer"
+fi

@@ -5,6 +5,9 @@ weights (dumped by `swapserve_engine_bench --dump_weights=DIR`), timed the same 
 includes Python's per-op dispatch (about 1-2 us per torch call on the CI machine),
 as a PyTorch-in-Python server would pay it. Prints JSON:
 {"torch": version, "threads": n, "blas": ..., "max_abs_diff": {...}, "us": {model: {batch: us}}}
+then, when any model's outputs differ from ours by more than TOLERANCE (or are NaN,
+or have another shape), names the model and the difference on stderr and exits 1:
+timings of engines that disagree compare nothing.
 """
 import json
 import sys
@@ -13,6 +16,10 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+# Both engines compute in float32 with different summation orders; the README's
+# figures agree to ~6e-7, so 1e-4 is far above rounding and far below a wrong op.
+TOLERANCE = 1e-4
 
 
 def load(d):
@@ -64,20 +71,34 @@ def main(weights_dir):
               "blas": torch.__config__.show().split("BLAS_INFO=")[-1].split(",")[0]
               if "BLAS_INFO=" in torch.__config__.show() else "unknown",
               "max_abs_diff": {}, "us": {}}
+    problems = {}  # model -> why its outputs disagree with ours
     with torch.inference_mode():
         for name, build in (("mlp", mlp), ("cnn", cnn)):
             d = f"{weights_dir}/{name}"
             fn = build(load(d))
             x = torch.from_numpy(np.fromfile(f"{d}/input.bin", dtype="<f4").reshape(4, *shapes[name]))
             ours = np.fromfile(f"{d}/output.bin", dtype="<f4").reshape(4, -1)
-            result["max_abs_diff"][name] = float(np.abs(fn(x).numpy() - ours).max())
+            theirs = fn(x).numpy()
+            # Same shape first: numpy would broadcast a [4, 1] against a [4, 10].
+            if theirs.shape != ours.shape:
+                problems[name] = f"output shapes differ: torch {theirs.shape}, ours {ours.shape}"
+                result["max_abs_diff"][name] = float("inf")
+            else:
+                result["max_abs_diff"][name] = float(np.abs(theirs - ours).max())
             result["us"][name] = {}
             for batch in (1, 32, 256):
                 xb = torch.rand(batch, *shapes[name])
                 result["us"][name][batch] = time_us(fn, xb)
     json.dump(result, sys.stdout, indent=2)
     print()
+    sys.stdout.flush()
+    for name, diff in result["max_abs_diff"].items():
+        if name not in problems and not diff <= TOLERANCE:  # `not <=`: NaN fails too
+            problems[name] = f"max |swapserve - torch| = {diff:.3g} > {TOLERANCE:g}"
+    for name, why in problems.items():
+        print(f"torch_peer: FAIL: {name} disagrees on the reference input: {why}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    sys.exit(main(sys.argv[1]))
