@@ -64,6 +64,9 @@ grpc::Status AdminServiceImpl::Watch(grpc::ServerContext* context,
                                      const admin::WatchRequest* request,
                                      grpc::ServerWriter<admin::CheckpointEvent>* writer) {
   uint64_t seen = events_->LastSequence();
+  // The headers tell the client it is subscribed: every event after this one
+  // reaches it (tests wait for them instead of sleeping).
+  writer->SendInitialMetadata();
   // Deliberately not holding the gate: a stream may last forever; it ends when
   // the client cancels or the gate closes at shutdown.
   while (!context->IsCancelled()) {

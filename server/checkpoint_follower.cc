@@ -53,6 +53,11 @@ constexpr uint32_t kWatchMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | I
 
 }  // namespace
 
+absl::Duration RetryBackoff(int failures, const FollowerOptions& options) {
+  const int doublings = std::clamp(failures - 1, 0, 30);
+  return std::min(options.max_backoff, options.min_backoff * (int64_t{1} << doublings));
+}
+
 int64_t StepFromPrefix(const std::string& prefix) {
   const std::string name = BaseName(prefix);
   size_t end = name.size();
@@ -295,9 +300,8 @@ void CheckpointFollower::Reject(const std::string& prefix, const absl::Status& w
     failed_ = id;
     failed_reason_ = reason;
     ++failures_;
-    const absl::Duration backoff =
-        std::min(options_.max_backoff, options_.min_backoff * (1 << std::min(failures_ - 1, 16)));
-    retry_at_ = absl::Now() + backoff;
+    backoff_ = RetryBackoff(failures_, options_);
+    retry_at_ = absl::Now() + backoff_;
     last_rejection_ = absl::Status(
         why.code(), absl::StrCat("checkpoint ", prefix.empty() ? dir_ : prefix, " rejected: ",
                                  reason, "; still serving ",
@@ -405,6 +409,10 @@ ServingState CheckpointFollower::State() const {
     absl::MutexLock lock(&mu_);
     s.set_serving_prefix(serving_.prefix);
     s.set_pinned(pinned_);
+    if (!failed_reason_.empty()) {
+      s.set_failed_attempts(failures_);
+      s.set_retry_backoff_ms(absl::ToDoubleMilliseconds(backoff_));
+    }
   }
   if (absl::StatusOr<std::string> latest = LatestCheckpoint(dir_); latest.ok()) {
     s.set_pointer_target(*latest);

@@ -44,6 +44,10 @@ struct FollowerOptions {
   absl::Duration max_backoff = absl::Seconds(10);
 };
 
+// The wait before retrying a checkpoint that failed `failures` (>= 1) times in a
+// row: options.min_backoff, doubled per further failure, at most max_backoff.
+absl::Duration RetryBackoff(int failures, const FollowerOptions& options);
+
 // The step number in a checkpoint prefix's name ("cp-0005.ckpt": 5,
 // "model.ckpt-1000": 1000): its last run of digits; -1 when it has none.
 int64_t StepFromPrefix(const std::string& prefix);
@@ -124,6 +128,7 @@ class CheckpointFollower {
   Identity failed_ ABSL_GUARDED_BY(mu_);
   std::string failed_reason_ ABSL_GUARDED_BY(mu_);
   int failures_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);  // RetryBackoff(failures_)
   absl::Time retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status last_rejection_ ABSL_GUARDED_BY(mu_);
 

@@ -7,6 +7,7 @@
 // checkpoint "ckpt-K" holds a = b = K for every variable: the answer for x = 1 is
 // 2K, so every response says which weights computed it.
 #include <atomic>
+#include <cstdio>
 #include <cmath>
 #include <fstream>
 #include <thread>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "model/formats/bundle_writer.h"
 #include "model/formats/checkpoint_state.h"
@@ -32,11 +34,11 @@ const char* const kKeys[] = {"a", "a2", "b", "c", "c2"};
 
 std::string Name(int k) { return absl::StrCat("ckpt-", k); }
 
-// Writes DIR/ckpt-K's data and index (TF's order) with every variable = value;
+// Writes PREFIX's data and index (TF's order) with every variable = value;
 // `skip` leaves one key out, `shape` gives "a" another shape.
-void WriteBundle(const std::string& dir, int k, float value, const std::string& skip = "",
-                 std::vector<int64_t> a_shape = {}) {
-  BundleWriter writer(dir + "/" + Name(k));
+void WriteBundleAt(const std::string& prefix, float value, const std::string& skip = "",
+                   std::vector<int64_t> a_shape = {}) {
+  BundleWriter writer(prefix);
   for (const char* key : kKeys) {
     if (key == skip) continue;
     std::vector<int64_t> dims = std::string(key) == "a" ? a_shape : std::vector<int64_t>{};
@@ -45,6 +47,12 @@ void WriteBundle(const std::string& dir, int k, float value, const std::string& 
     ASSERT_TRUE(writer.Add(key, t).ok());
   }
   ASSERT_TRUE(writer.Finish().ok());
+}
+
+// DIR/ckpt-K.
+void WriteBundle(const std::string& dir, int k, float value, const std::string& skip = "",
+                 std::vector<int64_t> a_shape = {}) {
+  WriteBundleAt(dir + "/" + Name(k), value, skip, std::move(a_shape));
 }
 
 // Points DIR/checkpoint at `prefix_name` (atomically, by rename).
@@ -144,17 +152,27 @@ class HotReloadTest : public ::testing::Test {
     return WaitFor([&] { return Ask(d.prediction()).checkpoint == Name(k); }, timeout);
   }
 
-  // The history's most recent REJECTED reason, or "".
-  static std::string LastRejection(Daemon& d) {
+  static admin::ListCheckpointsResponse History(Daemon& d) {
     auto stub = admin::CheckpointAdmin::NewStub(d.channel());
     admin::ListCheckpointsRequest request;
     request.set_model("m");
     admin::ListCheckpointsResponse response;
-    if (!stub->ListCheckpoints(ContextWithDeadline().get(), request, &response).ok()) return "";
-    for (int i = response.history_size() - 1; i >= 0; --i) {
-      if (response.history(i).kind() == admin::CheckpointEvent::REJECTED) {
-        return response.history(i).reason();
-      }
+    EXPECT_TRUE(stub->ListCheckpoints(ContextWithDeadline().get(), request, &response).ok());
+    return response;
+  }
+
+  // The sequence number of the history's latest event (0: none).
+  static uint64_t LastSequence(Daemon& d) {
+    const admin::ListCheckpointsResponse h = History(d);
+    return h.history().empty() ? 0 : h.history(h.history_size() - 1).sequence();
+  }
+
+  // The reason of the first REJECTED event after sequence number `after`, or "":
+  // a fault's own rejection, not an earlier one's.
+  static std::string RejectionAfter(Daemon& d, uint64_t after) {
+    const admin::ListCheckpointsResponse h = History(d);
+    for (const admin::CheckpointEvent& e : h.history()) {
+      if (e.sequence() > after && e.kind() == admin::CheckpointEvent::REJECTED) return e.reason();
     }
     return "";
   }
@@ -266,20 +284,22 @@ TEST_F(HotReloadTest, FaultsAreRejectedAndTheOldWeightsKeepServing) {
   ASSERT_TRUE(ServesCheckpoint(*d, 1));
   Load load(*d, 2);
   int serving = 1;
-  // After a fault: the reason is reported, `serving` still answers, and the next
-  // good checkpoint loads.
+  // After a fault: its own rejection (an event after `before`) names the
+  // problem, `serving` still answers, and the next good checkpoint loads.
+  uint64_t before = LastSequence(*d);
   auto expect_rejected_then_recover = [&](const std::string& fault, const std::string& reason,
                                           int next) {
     SCOPED_TRACE(fault);
-    EXPECT_TRUE(WaitFor([&] { return LastRejection(*d).find(reason) != std::string::npos; },
+    EXPECT_TRUE(WaitFor([&] { return RejectionAfter(*d, before).find(reason) != std::string::npos; },
                         absl::Seconds(20)))
-        << "last rejection: " << LastRejection(*d) << "\n" << d->Log();
+        << "rejection: '" << RejectionAfter(*d, before) << "'\n" << d->Log();
     const Answer a = Ask(d->prediction());
     EXPECT_EQ(a.checkpoint, Name(serving));
     EXPECT_EQ(a.y, 2.0f * serving);
     WriteCheckpoint(dir(), next);
     EXPECT_TRUE(ServesCheckpoint(*d, next)) << d->Log();
     serving = next;
+    before = LastSequence(*d);
   };
 
   WriteBundle(dir(), 2, 2);
@@ -309,20 +329,29 @@ TEST_F(HotReloadTest, FaultsAreRejectedAndTheOldWeightsKeepServing) {
 
   WriteBundle(dir(), 10, NAN);
   Point(dir(), Name(10));
-  expect_rejected_then_recover("NaN", "NaN", 11);
+  expect_rejected_then_recover("NaN", "holds a NaN or infinity", 11);
+
+  WriteBundle(dir(), 30, INFINITY);
+  Point(dir(), Name(30));
+  expect_rejected_then_recover("Inf", "holds a NaN or infinity", 31);
 
   Point(dir(), "ckpt-99");
-  expect_rejected_then_recover("pointer to nothing", "ckpt-99", 12);
+  expect_rejected_then_recover("pointer to nothing", "ckpt-99.index does not exist", 12);
 
   WriteFileOrDie(dir() + "/checkpoint.tmp", "this is { not a CheckpointState");
   ASSERT_EQ(rename((dir() + "/checkpoint.tmp").c_str(), (dir() + "/checkpoint").c_str()), 0);
-  expect_rejected_then_recover("garbage pointer file", "/checkpoint", 13);
+  expect_rejected_then_recover("garbage pointer file", "/checkpoint: not a CheckpointState text proto",
+                               13);
 
   ASSERT_EQ(RunCommand("rm -rf '" + dir() + "'").exit_code, 0);
-  EXPECT_TRUE(WaitFor([&] { return LastRejection(*d).find("does not exist") != std::string::npos ||
-                                   LastRejection(*d).find("No such file") != std::string::npos; },
-                      absl::Seconds(20)))
-      << LastRejection(*d);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const std::string r = RejectionAfter(*d, before);
+        return r.find("does not exist") != std::string::npos ||
+               r.find("No such file") != std::string::npos;
+      },
+      absl::Seconds(20)))
+      << "rejection: '" << RejectionAfter(*d, before) << "'";
   EXPECT_EQ(Ask(d->prediction()).checkpoint, Name(13));
   ASSERT_EQ(RunCommand("mkdir '" + dir() + "'").exit_code, 0);
   WriteCheckpoint(dir(), 14);
@@ -334,8 +363,9 @@ TEST_F(HotReloadTest, FaultsAreRejectedAndTheOldWeightsKeepServing) {
   TempDir staging;
   WriteBundle(staging.path(), 15, 15);
   CopyTree(staging.path() + "/" + Name(15) + ".index", dir() + "/" + Name(15) + ".index");
+  before = LastSequence(*d);
   Point(dir(), Name(15));
-  EXPECT_TRUE(WaitFor([&] { return LastRejection(*d).find(Name(15)) != std::string::npos; },
+  EXPECT_TRUE(WaitFor([&] { return RejectionAfter(*d, before).find(Name(15)) != std::string::npos; },
                       absl::Seconds(20)));
   EXPECT_EQ(Ask(d->prediction()).checkpoint, Name(14));
   CopyTree(DataFile(staging.path(), 15), dir() + "/partial.tmp");
@@ -414,6 +444,76 @@ TEST(HotReloadSeedTest, NeitherCheckpointNorOwnWeightsIsAClearLoadError) {
   EXPECT_NE(message.find("has no variables/ data"), std::string::npos) << message;
 }
 
+// With --reject_nonfinite=false, NaN and Inf weights are served like any other
+// (the default rejects both: FaultsAreRejectedAndTheOldWeightsKeepServing).
+TEST_F(HotReloadTest, NonFiniteWeightsServeWhenAllowed) {
+  auto d = StartFollowing({"--reject_nonfinite=false"});
+  ASSERT_NE(d, nullptr);
+  ASSERT_TRUE(ServesCheckpoint(*d, 1));
+  WriteBundle(dir(), 2, NAN);
+  Point(dir(), Name(2));
+  ASSERT_TRUE(ServesCheckpoint(*d, 2)) << d->Log();
+  EXPECT_TRUE(std::isnan(Ask(d->prediction()).y));
+  WriteBundle(dir(), 3, INFINITY);
+  Point(dir(), Name(3));
+  ASSERT_TRUE(ServesCheckpoint(*d, 3)) << d->Log();
+  EXPECT_EQ(Ask(d->prediction()).y, INFINITY);
+  EXPECT_EQ(RejectionAfter(*d, 0), "");
+}
+
+// Keras's ModelCheckpoint with a fixed filepath (`cp.ckpt`) rewrites the same
+// prefix each time: the pointer's text does not change, the content does.
+TEST_F(HotReloadTest, PrefixRewrittenInPlaceReloads) {
+  auto d = StartFollowing();
+  ASSERT_NE(d, nullptr);
+  ASSERT_TRUE(ServesCheckpoint(*d, 1));
+  auto serves = [&](float y) {
+    return WaitFor(
+        [&] {
+          const Answer a = Ask(d->prediction());
+          return a.checkpoint == "cp.ckpt" && a.y == y;
+        },
+        absl::Seconds(20));
+  };
+  for (int k = 2; k <= 4; ++k) {
+    WriteBundleAt(dir() + "/cp.ckpt", static_cast<float>(k));
+    Point(dir(), "cp.ckpt");
+    EXPECT_TRUE(serves(2.0f * k)) << "rewrite " << k << "\n" << d->Log();
+  }
+  const Answer a = Ask(d->prediction());
+  EXPECT_EQ(a.weights_version, "4") << "three swaps after the first load";
+}
+
+// A trainer with max_to_keep deletes checkpoints a replica may be reading. Here
+// each checkpoint is deleted right after the pointer names it, so the follower
+// meets it whole, half gone or gone: whichever, it is loaded or rejected, the
+// old weights keep answering, and the next whole checkpoint serves.
+TEST_F(HotReloadTest, CheckpointDeletedWhileReadKeepsServing) {
+  auto d = StartFollowing();
+  ASSERT_NE(d, nullptr);
+  ASSERT_TRUE(ServesCheckpoint(*d, 1));
+  Load load(*d, 2);
+  for (int k = 2; k <= 40; ++k) {
+    WriteCheckpoint(dir(), k);
+    if (k % 2 == 0) std::this_thread::yield();
+    ASSERT_EQ(unlink(DataFile(dir(), k).c_str()), 0);
+    ASSERT_EQ(unlink((dir() + "/" + Name(k) + ".index").c_str()), 0);
+  }
+  WriteCheckpoint(dir(), 41);
+  EXPECT_TRUE(ServesCheckpoint(*d, 41)) << d->Log();
+  load.Stop();
+  EXPECT_GT(load.ok(), 0);
+  EXPECT_EQ(load.failed(), 0);
+  EXPECT_EQ(load.torn(), 0);
+  int rejected = 0;
+  const admin::ListCheckpointsResponse h = History(*d);
+  for (const admin::CheckpointEvent& e : h.history()) {
+    rejected += e.kind() == admin::CheckpointEvent::REJECTED;
+  }
+  std::printf("of 39 checkpoints deleted as they were named: %d rejected, weights version %s\n",
+              rejected, Ask(d->prediction()).weights_version.c_str());
+}
+
 TEST_F(HotReloadTest, PinUnpinRollbackWatch) {
   auto d = StartFollowing();
   ASSERT_NE(d, nullptr);
@@ -421,16 +521,28 @@ TEST_F(HotReloadTest, PinUnpinRollbackWatch) {
   ASSERT_TRUE(ServesCheckpoint(*d, 2));
   auto stub = admin::CheckpointAdmin::NewStub(d->channel());
 
-  std::vector<admin::CheckpointEvent::Kind> seen;
+  absl::Mutex seen_mu;
+  std::vector<admin::CheckpointEvent::Kind> seen;  // guarded by seen_mu
+  auto seen_now = [&] {
+    absl::MutexLock lock(&seen_mu);
+    return seen;
+  };
   grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  admin::WatchRequest watch_request;
+  watch_request.set_model("m");
+  std::unique_ptr<grpc::ClientReader<admin::CheckpointEvent>> reader =
+      stub->Watch(&watch_context, watch_request);
+  // The server sends the stream's headers once it is subscribed: every event
+  // from here on reaches this stream.
+  reader->WaitForInitialMetadata();
   std::thread watcher([&] {
-    admin::WatchRequest request;
-    request.set_model("m");
-    auto reader = stub->Watch(&watch_context, request);
     admin::CheckpointEvent e;
-    while (reader->Read(&e)) seen.push_back(e.kind());
+    while (reader->Read(&e)) {
+      absl::MutexLock lock(&seen_mu);
+      seen.push_back(e.kind());
+    }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the stream is open
 
   admin::PinRequest pin;
   pin.set_model("m");
@@ -474,13 +586,13 @@ TEST_F(HotReloadTest, PinUnpinRollbackWatch) {
   EXPECT_NE(r.out.find("\"pinned\": true"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(Name(3)), std::string::npos) << r.out;
 
-  WaitFor([&] { return seen.size() >= 5; }, absl::Seconds(5));
-  watch_context.TryCancel();
-  watcher.join();
   using E = admin::CheckpointEvent;
   const std::vector<E::Kind> want = {E::PINNED, E::UNPINNED, E::SWAPPED, E::ROLLED_BACK,
                                      E::REJECTED};
-  EXPECT_EQ(seen, want);
+  EXPECT_TRUE(WaitFor([&] { return seen_now().size() >= want.size(); }, absl::Seconds(10)));
+  watch_context.TryCancel();
+  watcher.join();
+  EXPECT_EQ(seen_now(), want);
 }
 
 }  // namespace

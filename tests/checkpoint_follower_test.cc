@@ -1,0 +1,168 @@
+// CheckpointFollower's retry rules, on a follower driven directly (no daemon,
+// no polling: --checkpoint_poll_seconds is an hour, so every retry is the
+// back-off's): the wait doubles per failure up to its cap, the retries are
+// quiet, and the event log holds one REJECTED record per (checkpoint, reason).
+#include "server/checkpoint_follower.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "model/formats/bundle_writer.h"
+#include "model/formats/checkpoint_state.h"
+#include "model/loaded_model.h"
+#include "tests/test_support.h"
+
+namespace swapserve::server {
+namespace {
+
+using swapserve::admin::v1::ServingState;
+using swapserve::testing::TempDir;
+
+TEST(RetryBackoffTest, DoublesFromTheMinimumToTheCap) {
+  FollowerOptions o;
+  o.min_backoff = absl::Milliseconds(100);
+  o.max_backoff = absl::Seconds(10);
+  EXPECT_EQ(RetryBackoff(1, o), absl::Milliseconds(100));
+  EXPECT_EQ(RetryBackoff(2, o), absl::Milliseconds(200));
+  EXPECT_EQ(RetryBackoff(3, o), absl::Milliseconds(400));
+  EXPECT_EQ(RetryBackoff(7, o), absl::Milliseconds(6400));
+  EXPECT_EQ(RetryBackoff(8, o), absl::Seconds(10));     // 12.8 s, capped
+  EXPECT_EQ(RetryBackoff(1000, o), absl::Seconds(10));  // no overflow
+  EXPECT_EQ(RetryBackoff(0, o), absl::Milliseconds(100));
+}
+
+// half_plus_two's variables, each = `value`; `skip` leaves one out.
+void WriteBundle(const std::string& prefix, float value,
+                 const std::string& skip = "") {
+  BundleWriter writer(prefix);
+  for (const char* key : {"a", "a2", "b", "c", "c2"}) {
+    if (key == skip) continue;
+    Tensor t = *Tensor::Allocate(tensorflow::DT_FLOAT, *TensorShape::Make({}));
+    t.data<float>()[0] = value;
+    ASSERT_TRUE(writer.Add(key, t).ok());
+  }
+  ASSERT_TRUE(writer.Finish().ok());
+}
+
+void Point(const std::string& dir, const std::string& name) {
+  tensorflow::CheckpointState state;
+  state.set_model_checkpoint_path(name);
+  ASSERT_TRUE(WriteCheckpointState(dir, state).ok());
+}
+
+class FollowerRetryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SS_REQUIRE_FIXTURE(model,
+                       "tf_serving/saved_model_half_plus_two_cpu/00000123");
+    absl::StatusOr<std::unique_ptr<LoadedModel>> loaded =
+        LoadModel(model, LoadOptions{});
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    servable_ = std::make_shared<Servable>(*std::move(loaded));
+    options_.poll = absl::Hours(1);
+    options_.use_inotify = false;
+    options_.min_backoff = absl::Milliseconds(5);
+    options_.max_backoff = absl::Milliseconds(40);
+  }
+
+  // Polls the state until `attempts` failed loads of the current target are
+  // counted; every state seen must show the back-off its failure count gives.
+  void WaitForAttempts(const CheckpointFollower& f, int attempts) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    int seen = 0;
+    while (seen < attempts && absl::Now() < deadline) {
+      const ServingState s = f.State();
+      if (s.failed_attempts() > 0) {
+        EXPECT_EQ(absl::Milliseconds(s.retry_backoff_ms()),
+                  RetryBackoff(s.failed_attempts(), options_))
+            << "after " << s.failed_attempts() << " failures";
+      }
+      seen = s.failed_attempts();
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    ASSERT_GE(seen, attempts) << "the follower stopped retrying";
+  }
+
+  // The REJECTED records so far, as "prefix name: reason".
+  std::vector<std::string> Rejections() const {
+    std::vector<std::string> out;
+    for (const CheckpointEvent& e : events_.History("m", 1000)) {
+      if (e.kind() != CheckpointEvent::REJECTED) continue;
+      out.push_back(absl::StrCat(e.prefix().substr(e.prefix().rfind('/') + 1),
+                                 ": ", e.reason()));
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  std::shared_ptr<Servable> servable_;
+  FollowerOptions options_;
+  EventLog events_;
+};
+
+TEST_F(FollowerRetryTest,
+       RetriesWithDoublingBackoffAndRecordsEachCheckpointAndReasonOnce) {
+  const std::string ckpt2 = dir_.Join("ckpt-2"), ckpt3 = dir_.Join("ckpt-3");
+  WriteBundle(ckpt2, 2, "c2");
+  Point(dir_.path(), "ckpt-2");
+  CheckpointFollower follower("m", 1, dir_.path(), servable_, options_,
+                              &events_);
+
+  // 10 failures of one checkpoint for one reason: past the cap (5, 10, 20, 40,
+  // 40, ... ms), and one record.
+  WaitForAttempts(follower, 10);
+  EXPECT_EQ(follower.State().retry_backoff_ms(), 40);
+  std::vector<std::string> rejections = Rejections();
+  ASSERT_EQ(rejections.size(), 1u);
+  EXPECT_NE(rejections[0].find("ckpt-2: "), std::string::npos) << rejections[0];
+  EXPECT_NE(rejections[0].find("'c2'"), std::string::npos) << rejections[0];
+  EXPECT_NE(follower.LastRejection().message().find(
+                "still serving the model's own weights"),
+            std::string::npos)
+      << follower.LastRejection();
+
+  // Another checkpoint, another reason: a new record, and the count starts
+  // again.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  WriteBundle(ckpt3, NAN);
+  Point(dir_.path(), "ckpt-3");
+  while (Rejections().size() < 2 && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(1));
+  WaitForAttempts(follower, 5);
+  rejections = Rejections();
+  ASSERT_EQ(rejections.size(), 2u);
+  EXPECT_NE(rejections[1].find("ckpt-3: "), std::string::npos) << rejections[1];
+  EXPECT_NE(rejections[1].find("NaN or infinity"), std::string::npos)
+      << rejections[1];
+
+  // Back to the first checkpoint and its reason: recorded again, since it is a
+  // new failure after another one.
+  Point(dir_.path(), "ckpt-2");
+  while (Rejections().size() < 3 && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(1));
+  WaitForAttempts(follower, 5);
+  rejections = Rejections();
+  ASSERT_EQ(rejections.size(), 3u);
+  EXPECT_NE(rejections[2].find("ckpt-2: "), std::string::npos) << rejections[2];
+  EXPECT_NE(rejections[2].find("'c2'"), std::string::npos) << rejections[2];
+
+  // A good checkpoint ends the failures: no attempts counted, nothing more
+  // recorded.
+  WriteBundle(dir_.Join("ckpt-4"), 4);
+  Point(dir_.path(), "ckpt-4");
+  while (follower.State().serving_prefix() != dir_.Join("ckpt-4") &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  const ServingState s = follower.State();
+  EXPECT_EQ(s.serving_prefix(), dir_.Join("ckpt-4"));
+  EXPECT_EQ(s.failed_attempts(), 0);
+  EXPECT_EQ(s.retry_backoff_ms(), 0);
+  EXPECT_EQ(Rejections().size(), 3u);
+}
+
+}  // namespace
+}  // namespace swapserve::server
