@@ -1,15 +1,23 @@
 // swapserve-train's pieces: checkpoints with exactly Keras's keys and object
 // graph, gradients equal to finite differences, Keras's Adam step, the
-// checkpoint path format, IDX errors, and 2 epochs + resume 1 == 3 epochs.
+// checkpoint path format, IDX errors; resume: 2 epochs + resume 1 == 3 epochs in
+// every tensor, the resume starts from the checkpoint's weights, an unusable one
+// is an error; a seed gives one result with 2 threads as with 1.
+#include <unistd.h>
+
 #include <cmath>
+#include <map>
 #include <memory>
+#include <sstream>
 
 #include "gtest/gtest.h"
 #include "model/formats/bundle_format.h"
 #include "model/formats/bundle_reader.h"
+#include "model/formats/bundle_writer.h"
 #include "model/formats/checkpoint_state.h"
 #include "model/formats/object_graph.h"
 #include "model/util/file.h"
+#include "nlohmann/json.hpp"
 #include "tests/test_support.h"
 #include "trainer/adam.h"
 #include "trainer/checkpoint_manager.h"
@@ -207,43 +215,183 @@ TEST(TrainerIdxTest, ErrorsNameTheFile) {
   EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status();
 }
 
-// Weights of the checkpoint the pointer in `dir` names.
-Floats LatestKernel(const std::string& dir) {
+// Every tensor of the checkpoint the pointer in `dir` names, by key.
+std::map<std::string, Floats> LatestTensors(const std::string& dir) {
+  std::map<std::string, Floats> out;
   auto prefix = LatestCheckpoint(dir);
   EXPECT_TRUE(prefix.ok()) << prefix.status();
+  if (!prefix.ok()) return out;
   auto r = Open(*prefix);
-  auto t = r->Read(WeightKey(0, "kernel"));
-  return Floats(t->data<float>(), t->data<float>() + t->num_elements());
+  if (r == nullptr) return out;
+  for (const BundleEntry& e : r->entries()) {
+    if (e.dtype != tensorflow::DT_FLOAT) continue;  // the object graph, the counter
+    auto t = r->Read(e);
+    EXPECT_TRUE(t.ok()) << e.key << ": " << t.status();
+    if (t.ok()) out[e.key] = Floats(t->data<float>(), t->data<float>() + t->num_elements());
+  }
+  return out;
 }
 
-TEST(TrainerResumeTest, TwoEpochsPlusResumeOneEqualsThree) {
-  const std::string data = "/usr/share/datasets/fashion-mnist";
-  if (!swapserve::PathExists(data + "/train-images-idx3-ubyte.gz")) {
-    if (swapserve::testing::InCi()) FAIL() << "dataset-fashion-mnist is not installed";
-    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+// Every tensor equal (the runs are deterministic, so exactly equal).
+void ExpectSameTensors(const std::map<std::string, Floats>& want,
+                       const std::map<std::string, Floats>& got) {
+  ASSERT_EQ(got.size(), want.size());
+  ASSERT_GT(want.size(), 4u) << "weights and optimizer slots";
+  for (const auto& [key, values] : want) {
+    ASSERT_EQ(got.count(key), 1u) << key;
+    const Floats& g = got.at(key);
+    ASSERT_EQ(g.size(), values.size()) << key;
+    size_t differ = 0;
+    for (size_t i = 0; i < values.size(); ++i) differ += g[i] != values[i];
+    EXPECT_EQ(differ, 0u) << key << ": " << differ << " of " << values.size() << " values differ";
   }
+}
+
+// The epochs a --log_json file recorded, in order.
+std::vector<int> LoggedEpochs(const std::string& path) {
+  std::vector<int> epochs;
+  std::istringstream in(swapserve::testing::ReadFileOrDie(path));
+  for (std::string line; std::getline(in, line);) {
+    epochs.push_back(nlohmann::json::parse(line)["epoch"].get<int>());
+  }
+  return epochs;
+}
+
+class TrainerResumeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!swapserve::PathExists(kData + std::string("/train-images-idx3-ubyte.gz"))) {
+      if (swapserve::testing::InCi()) FAIL() << "dataset-fashion-mnist is not installed";
+      GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+    }
+    o_.data_dir = kData;
+    o_.train_examples = 300;
+    o_.test_examples = 100;
+    o_.threads = 1;
+    o_.seed = 5;
+    o_.quiet = true;
+    o_.save_weights_only = false;
+  }
+  static constexpr const char* kData = "/usr/share/datasets/fashion-mnist";
+  TrainOptions o_;
+};
+
+// 2 epochs, then --resume to 3, equals 3 epochs straight — in every tensor, the
+// optimizer's slots included — and the resumed run trained only epoch 3.
+TEST_F(TrainerResumeTest, TwoEpochsPlusResumeOneEqualsThree) {
   TempDir a, b;
-  TrainOptions o;
-  o.data_dir = data;
-  o.train_examples = 300;
-  o.test_examples = 100;
-  o.threads = 1;
-  o.seed = 5;
-  o.quiet = true;
-  o.save_weights_only = false;
-  o.epochs = 3;
-  o.checkpoint_path = a.Join("cp-{epoch:04d}.ckpt");
-  ASSERT_TRUE(Train(o).ok());
-  o.epochs = 2;
-  o.checkpoint_path = b.Join("cp-{epoch:04d}.ckpt");
-  ASSERT_TRUE(Train(o).ok());
-  o.epochs = 3;
-  o.resume = true;
-  ASSERT_TRUE(Train(o).ok());
-  const Floats straight = LatestKernel(a.path()), resumed = LatestKernel(b.path());
-  ASSERT_EQ(straight.size(), resumed.size());
-  for (size_t i = 0; i < straight.size(); i += 97) EXPECT_NEAR(straight[i], resumed[i], 1e-6) << i;
+  o_.epochs = 3;
+  o_.checkpoint_path = a.Join("cp-{epoch:04d}.ckpt");
+  ASSERT_TRUE(Train(o_).ok());
+  o_.epochs = 2;
+  o_.checkpoint_path = b.Join("cp-{epoch:04d}.ckpt");
+  ASSERT_TRUE(Train(o_).ok());
+  o_.epochs = 3;
+  o_.resume = true;
+  o_.log_json = b.Join("resumed.jsonl");
+  absl::Status s = Train(o_);
+  ASSERT_TRUE(s.ok()) << s;
+  ExpectSameTensors(LatestTensors(a.path()), LatestTensors(b.path()));
   EXPECT_EQ(*LatestCheckpoint(b.path()), b.Join("cp-0003.ckpt"));
+  EXPECT_EQ(LoggedEpochs(b.Join("resumed.jsonl")), std::vector<int>{3});
+}
+
+// The resume starts from the checkpoint's weights: change them, and epoch 3
+// ends elsewhere than the straight run.
+TEST_F(TrainerResumeTest, ResumeUsesTheCheckpointsWeights) {
+  TempDir a, b;
+  o_.epochs = 3;
+  o_.checkpoint_path = a.Join("cp-{epoch:04d}.ckpt");
+  ASSERT_TRUE(Train(o_).ok());
+  o_.epochs = 2;
+  o_.checkpoint_path = b.Join("cp-{epoch:04d}.ckpt");
+  ASSERT_TRUE(Train(o_).ok());
+
+  // Rewrite cp-0002 with its first kernel's values halved, everything else kept.
+  const std::string prefix = b.Join("cp-0002.ckpt");
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  {
+    auto r = Open(prefix);
+    ASSERT_NE(r, nullptr);
+    for (const BundleEntry& e : r->entries()) {
+      auto t = r->Read(e);
+      ASSERT_TRUE(t.ok()) << t.status();
+      if (e.key == WeightKey(0, "kernel")) {
+        for (int64_t i = 0; i < t->num_elements(); ++i) t->data<float>()[i] *= 0.5f;
+      }
+      tensors.emplace_back(e.key, *std::move(t));
+    }
+  }
+  BundleWriter writer(prefix);
+  for (const auto& [key, t] : tensors) ASSERT_TRUE(writer.Add(key, t).ok()) << key;
+  ASSERT_TRUE(writer.Finish().ok());
+
+  o_.epochs = 3;
+  o_.resume = true;
+  ASSERT_TRUE(Train(o_).ok());
+  const Floats straight = LatestTensors(a.path())[WeightKey(0, "kernel")];
+  const Floats resumed = LatestTensors(b.path())[WeightKey(0, "kernel")];
+  ASSERT_EQ(straight.size(), resumed.size());
+  ASSERT_FALSE(straight.empty());
+  double diff = 0;
+  for (size_t i = 0; i < straight.size(); ++i) diff += std::abs(straight[i] - resumed[i]);
+  EXPECT_GT(diff / straight.size(), 1e-3) << "the resumed run ignored the changed weights";
+}
+
+// --resume with a pointer it cannot use is an error, not a fresh start; with no
+// pointer at all (a first run) it starts at step 0.
+TEST_F(TrainerResumeTest, UnusableCheckpointIsAnError) {
+  TempDir dir;
+  o_.epochs = 1;
+  o_.resume = true;
+  o_.checkpoint_path = dir.Join("cp-{epoch:04d}.ckpt");
+  o_.log_json = dir.Join("first.jsonl");
+  ASSERT_TRUE(Train(o_).ok()) << "no pointer yet: a first run";
+  EXPECT_EQ(LoggedEpochs(dir.Join("first.jsonl")), std::vector<int>{1});
+
+  o_.epochs = 2;
+  o_.log_json.clear();
+  // The pointer names a checkpoint whose data is gone.
+  ASSERT_EQ(unlink((dir.Join("cp-0001.ckpt") + ".data-00000-of-00001").c_str()), 0);
+  absl::Status s = Train(o_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("cannot resume from " + dir.Join("cp-0001.ckpt")), std::string::npos)
+      << s;
+  // A weights-only checkpoint has no optimizer state to resume.
+  TempDir weights_only;
+  o_.save_weights_only = true;
+  o_.resume = false;
+  o_.epochs = 1;
+  o_.checkpoint_path = weights_only.Join("cp-{epoch:04d}.ckpt");
+  ASSERT_TRUE(Train(o_).ok());
+  o_.resume = true;
+  o_.epochs = 2;
+  s = Train(o_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("cannot resume from"), std::string::npos) << s;
+  // A pointer naming a checkpoint that does not exist.
+  swapserve::testing::WriteFileOrDie(weights_only.Join("checkpoint"), "model_checkpoint_path: \"cp-0099.ckpt\"\n");
+  s = Train(o_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("has a checkpoint pointer but"), std::string::npos) << s;
+}
+
+// A run is deterministic for a seed and a thread count, with 2 threads (each a
+// fixed slice of every batch) as with 1; another seed gives other weights.
+TEST_F(TrainerResumeTest, SameSeedSameWeightsWithTwoThreads) {
+  TempDir a, b, c;
+  o_.epochs = 1;
+  o_.threads = 2;
+  o_.checkpoint_path = a.Join("cp-{epoch:04d}.ckpt");
+  ASSERT_TRUE(Train(o_).ok());
+  o_.checkpoint_path = b.Join("cp-{epoch:04d}.ckpt");
+  ASSERT_TRUE(Train(o_).ok());
+  ExpectSameTensors(LatestTensors(a.path()), LatestTensors(b.path()));
+  o_.seed = 6;
+  o_.checkpoint_path = c.Join("cp-{epoch:04d}.ckpt");
+  ASSERT_TRUE(Train(o_).ok());
+  EXPECT_NE(LatestTensors(a.path())[WeightKey(0, "kernel")],
+            LatestTensors(c.path())[WeightKey(0, "kernel")]);
 }
 
 }  // namespace

@@ -29,7 +29,9 @@ ABSL_FLAG(bool, save_weights_only, true,
           "Weights only (as ModelCheckpoint(save_weights_only=True)); false adds Adam's slots and "
           "iteration counter, which --resume needs.");
 ABSL_FLAG(bool, resume, false,
-          "Restore weights, optimizer state and position from the latest checkpoint and continue.");
+          "Restore weights, optimizer state and position from the latest checkpoint and continue. "
+          "With no `checkpoint` pointer yet, start at step 0; a pointer whose checkpoint cannot "
+          "be restored is an error.");
 ABSL_FLAG(std::string, export_dir, "", "Write a SavedModel of the final model here.");
 ABSL_FLAG(bool, quiet, false, "No progress output.");
 ABSL_FLAG(std::string, log_json, "", "Append one JSON record per epoch to this file.");

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "model/formats/checkpoint_state.h"
+#include "model/util/file.h"
 #include "model/util/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "trainer/adam.h"
@@ -139,13 +140,23 @@ absl::Status Run::Resume(int64_t* start_epoch, int64_t* skip) {
   *skip = 0;
   if (!o_.resume) return absl::OkStatus();
   if (checkpoints_ == nullptr) return absl::InvalidArgumentError("--resume needs --checkpoint_path");
-  absl::StatusOr<std::string> latest = LatestCheckpoint(checkpoints_->directory());
-  if (!latest.ok()) {
-    if (!o_.quiet) std::printf("No checkpoint to resume from in %s; starting afresh\n",
-                               checkpoints_->directory().c_str());
+  // No pointer yet is a first run (a Job's first pod): it starts from step 0.
+  // A pointer whose checkpoint cannot be restored is an error, never a silent
+  // fresh start that would overwrite the run's checkpoints.
+  const std::string& dir = checkpoints_->directory();
+  if (!PathExists(dir + "/" + std::string(kCheckpointStateFilename))) {
+    if (!o_.quiet) std::printf("No checkpoint to resume from in %s; starting afresh\n", dir.c_str());
     return absl::OkStatus();
   }
-  RETURN_IF_ERROR(RestoreKerasCheckpoint(*latest, &net_, &adam_));
+  absl::StatusOr<std::string> latest = LatestCheckpoint(dir);
+  if (!latest.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--resume: ", dir, " has a checkpoint pointer but ", latest.status().message()));
+  }
+  if (absl::Status s = RestoreKerasCheckpoint(*latest, &net_, &adam_); !s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--resume: cannot resume from ", *latest, ": ", s.message()));
+  }
   *start_epoch = adam_.iterations() / steps_per_epoch_;
   *skip = adam_.iterations() % steps_per_epoch_;
   if (!o_.quiet) {
