@@ -9,6 +9,13 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# kubectl (deploy_lint_test's `kubectl kustomize`): Debian's kubernetes-client,
+# unless the machine already has a kubectl (e.g. Google Cloud SDK's package,
+# which owns /usr/bin/kubectl, so Debian's would conflict with it). Image builds
+# set SWAPSERVE_TEST_TOOLS=0: they run no tests.
+if [ "${SWAPSERVE_TEST_TOOLS:-1}" != 0 ] && ! command -v kubectl >/dev/null; then
+  missing+=(kubernetes-client)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   exit 0
