@@ -75,9 +75,15 @@ absl::StatusOr<TensorShape> TensorShape::Make(std::vector<int64_t> dims) {
   shape.dims_ = std::move(dims);
   shape.num_elements_ = CheckedElementCount(shape.dims_);
   if (shape.num_elements_ < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "shape ", shape.DebugString(),
-        " has a negative dimension or more elements than fit in int64"));
+    for (size_t i = 0; i < shape.dims_.size(); ++i) {
+      if (shape.dims_[i] < 0) {
+        return absl::InvalidArgumentError(absl::StrCat("shape ", shape.DebugString(),
+                                                       ": dimension ", i, " is negative (",
+                                                       shape.dims_[i], ")"));
+      }
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("shape ", shape.DebugString(), " has more elements than fit in int64"));
   }
   return shape;
 }

@@ -10,24 +10,29 @@ namespace {
 
 constexpr int64_t kMaxExpandedElements = int64_t{1} << 24;
 
-// Number of typed values the proto carries for its dtype.
-int TypedValueCount(const tensorflow::TensorProto& p) {
+// The typed-value field the proto's dtype uses, and how many values it carries.
+struct TypedValues {
+  const char* field;
+  int count;
+};
+
+TypedValues TypedValuesOf(const tensorflow::TensorProto& p) {
   switch (p.dtype()) {
-    case tensorflow::DT_FLOAT: return p.float_val_size();
-    case tensorflow::DT_DOUBLE: return p.double_val_size();
+    case tensorflow::DT_FLOAT: return {"float_val", p.float_val_size()};
+    case tensorflow::DT_DOUBLE: return {"double_val", p.double_val_size()};
     case tensorflow::DT_HALF:
-    case tensorflow::DT_BFLOAT16: return p.half_val_size();
+    case tensorflow::DT_BFLOAT16: return {"half_val", p.half_val_size()};
     case tensorflow::DT_INT8:
     case tensorflow::DT_INT16:
     case tensorflow::DT_INT32:
     case tensorflow::DT_UINT8:
-    case tensorflow::DT_UINT16: return p.int_val_size();
-    case tensorflow::DT_INT64: return p.int64_val_size();
-    case tensorflow::DT_UINT32: return p.uint32_val_size();
-    case tensorflow::DT_UINT64: return p.uint64_val_size();
-    case tensorflow::DT_BOOL: return p.bool_val_size();
-    case tensorflow::DT_STRING: return p.string_val_size();
-    default: return 0;
+    case tensorflow::DT_UINT16: return {"int_val", p.int_val_size()};
+    case tensorflow::DT_INT64: return {"int64_val", p.int64_val_size()};
+    case tensorflow::DT_UINT32: return {"uint32_val", p.uint32_val_size()};
+    case tensorflow::DT_UINT64: return {"uint64_val", p.uint64_val_size()};
+    case tensorflow::DT_BOOL: return {"bool_val", p.bool_val_size()};
+    case tensorflow::DT_STRING: return {"string_val", p.string_val_size()};
+    default: return {"", 0};
   }
 }
 
@@ -80,11 +85,14 @@ absl::StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& proto) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid tensor shape: ", shape.status().message()));
   }
-  const int typed = TypedValueCount(proto);
+  const TypedValues values = TypedValuesOf(proto);
+  const int typed = values.count;
   const bool has_content = !proto.tensor_content().empty();
   if (has_content && typed > 0) {
-    return absl::InvalidArgumentError(
-        "tensor has both tensor_content and typed values");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor ", DataTypeName(dtype), shape->DebugString(), " has both tensor_content (",
+        proto.tensor_content().size(), " bytes) and ", values.field, " (", typed,
+        " values); send one or the other"));
   }
   if (has_content && dtype == tensorflow::DT_STRING) {
     return absl::InvalidArgumentError("string tensors cannot use tensor_content");

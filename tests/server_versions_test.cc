@@ -3,10 +3,12 @@
 // reloads (RPC and polled file) that add and remove models while another keeps
 // answering.
 #include <atomic>
+#include <cmath>
 #include <thread>
 
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "tensorflow/core/example/example.pb.h"
 #include "tests/daemon_harness.h"
 
 namespace swapserve::testing {
@@ -37,6 +39,102 @@ grpc::Status PredictVersion(Daemon& d, const std::string& model, std::optional<i
   return s;
 }
 
+// What one RPC answered: its status, the model_spec of its response and the value
+// it computed for x = 2 (NaN for GetModelMetadata, which computes none).
+struct Answer {
+  std::string rpc;
+  std::string signature;  // the signature it ran; none for GetModelMetadata
+  grpc::Status status;
+  tfs::ModelSpec spec;
+  float value = std::nanf("");
+};
+
+// Predict, Classify, Regress and GetModelMetadata on `spec` (half_plus_two's
+// signatures), x = 2.
+std::vector<Answer> AskAll(Daemon& d, const tfs::ModelSpec& spec) {
+  std::vector<Answer> out(4);
+  tfs::PredictRequest predict = FloatRequest(spec.name(), "x", {1, 1}, {2});
+  *predict.mutable_model_spec() = spec;
+  tfs::PredictResponse predicted;
+  out[0] = {"Predict", "serving_default",
+            d.prediction().Predict(ContextWithDeadline().get(), predict, &predicted),
+            predicted.model_spec()};
+  if (out[0].status.ok()) out[0].value = Floats(predicted.outputs().at("y"))[0];
+
+  tensorflow::Example example;
+  (*example.mutable_features()->mutable_feature())["x"].mutable_float_list()->add_value(2);
+  tfs::ClassificationRequest classify;
+  *classify.mutable_model_spec() = spec;
+  classify.mutable_model_spec()->set_signature_name("classify_x_to_y");
+  *classify.mutable_input()->mutable_example_list()->add_examples() = example;
+  tfs::ClassificationResponse classified;
+  out[1] = {"Classify", "classify_x_to_y",
+            d.prediction().Classify(ContextWithDeadline().get(), classify, &classified),
+            classified.model_spec()};
+  if (classified.result().classifications_size() > 0 &&
+      classified.result().classifications(0).classes_size() > 0) {
+    out[1].value = classified.result().classifications(0).classes(0).score();
+  }
+
+  tfs::RegressionRequest regress;
+  *regress.mutable_model_spec() = spec;
+  regress.mutable_model_spec()->set_signature_name("regress_x_to_y");
+  *regress.mutable_input()->mutable_example_list()->add_examples() = example;
+  tfs::RegressionResponse regressed;
+  out[2] = {"Regress", "regress_x_to_y",
+            d.prediction().Regress(ContextWithDeadline().get(), regress, &regressed),
+            regressed.model_spec()};
+  if (regressed.result().regressions_size() > 0) {
+    out[2].value = regressed.result().regressions(0).value();
+  }
+
+  tfs::GetModelMetadataRequest metadata;
+  *metadata.mutable_model_spec() = spec;
+  metadata.add_metadata_field("signature_def");
+  tfs::GetModelMetadataResponse described;
+  out[3] = {"GetModelMetadata", "",
+            d.prediction().GetModelMetadata(ContextWithDeadline().get(), metadata, &described),
+            described.model_spec()};
+  return out;
+}
+
+tfs::ModelSpec Spec(const std::string& model, std::optional<int64_t> version,
+                    const std::string& label = "") {
+  tfs::ModelSpec spec;
+  spec.set_name(model);
+  if (version) spec.mutable_version()->set_value(*version);
+  if (!label.empty()) spec.set_version_label(label);
+  return spec;
+}
+
+// Every RPC on `spec` answers, and its response's model_spec is what TF Serving
+// fills in: the model, `served` — the version that computed it (for a label or
+// no version, the one chosen; never the label) — and the signature it ran.
+// Both fixture versions compute y = 0.5 * 2 + 2.
+void ExpectServedBy(Daemon& d, const tfs::ModelSpec& spec, int64_t served) {
+  for (const Answer& a : AskAll(d, spec)) {
+    SCOPED_TRACE(a.rpc + " on {" + spec.ShortDebugString() + "}");
+    ASSERT_TRUE(a.status.ok()) << a.status.error_message();
+    tfs::ModelSpec want = Spec(spec.name(), served);
+    if (!a.signature.empty()) want.set_signature_name(a.signature);
+    EXPECT_EQ(a.spec.ShortDebugString(), want.ShortDebugString());
+    if (!a.signature.empty()) {
+      EXPECT_EQ(a.value, 3.0f);
+    }
+  }
+}
+
+// Every RPC on `model` at `version` gets NOT_FOUND naming both.
+void ExpectNotServed(Daemon& d, const std::string& model, int64_t version) {
+  const std::string want =
+      "Servable not found for request: Specific(" + model + ", " + std::to_string(version) + ")";
+  for (const Answer& a : AskAll(d, Spec(model, version))) {
+    SCOPED_TRACE(a.rpc);
+    EXPECT_EQ(a.status.error_code(), grpc::StatusCode::NOT_FOUND) << a.status.error_message();
+    EXPECT_EQ(a.status.error_message(), want);
+  }
+}
+
 std::string ModelEntry(const std::string& name, const std::string& base,
                        const std::string& policy = "") {
   return "config { name: '" + name + "' base_path: '" + base +
@@ -48,7 +146,10 @@ TEST(ServerVersionsTest, Policies) {
   TempDir dir;
   WriteFileOrDie(dir.Join("models.config"),
                  "model_config_list {\n" + ModelEntry("latest", base) +
-                     ModelEntry("all", base, "model_version_policy { all {} }") +
+                     ModelEntry("all", base,
+                                "model_version_policy { all {} } "
+                                "version_labels { key: 'stable' value: 123 } "
+                                "version_labels { key: 'canary' value: 124 }") +
                      ModelEntry("specific", base,
                                 "model_version_policy { specific { versions: 123 } } "
                                 "version_labels { key: 'stable' value: 123 }") +
@@ -59,26 +160,23 @@ TEST(ServerVersionsTest, Policies) {
   EXPECT_EQ(Available(*d, "all"), (std::vector<int64_t>{123, 124}));
   EXPECT_EQ(Available(*d, "specific"), (std::vector<int64_t>{123}));
 
-  EXPECT_TRUE(PredictVersion(*d, "latest", 124).ok());
-  EXPECT_EQ(PredictVersion(*d, "latest", 123).error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_TRUE(PredictVersion(*d, "all", 123).ok());
-  EXPECT_TRUE(PredictVersion(*d, "all", 124).ok());
-  EXPECT_TRUE(PredictVersion(*d, "specific", 123).ok());
-  EXPECT_EQ(PredictVersion(*d, "specific", 124).error_code(), grpc::StatusCode::NOT_FOUND);
+  // Both fixture versions compute the same values: only the response's
+  // model_spec shows which one answered.
+  ExpectServedBy(*d, Spec("latest", 124), 124);
+  ExpectNotServed(*d, "latest", 123);
+  ExpectServedBy(*d, Spec("all", 123), 123);
+  ExpectServedBy(*d, Spec("all", 124), 124);
+  ExpectServedBy(*d, Spec("specific", 123), 123);
+  ExpectNotServed(*d, "specific", 124);
 
   // Without a version, the highest available one answers.
-  tfs::PredictResponse response;
-  ASSERT_TRUE(d->prediction()
-                  .Predict(ContextWithDeadline().get(), FloatRequest("all", "x", {1, 1}, {2}),
-                           &response)
-                  .ok());
-  EXPECT_EQ(response.model_spec().version().value(), 124);
+  ExpectServedBy(*d, Spec("all", std::nullopt), 124);
+  ExpectServedBy(*d, Spec("specific", std::nullopt), 123);
 
-  // A label resolves to its version.
-  tfs::PredictRequest labelled = FloatRequest("specific", "x", {1, 1}, {2});
-  labelled.mutable_model_spec()->set_version_label("stable");
-  ASSERT_TRUE(d->prediction().Predict(ContextWithDeadline().get(), labelled, &response).ok());
-  EXPECT_EQ(response.model_spec().version().value(), 123);
+  // A label resolves to its version — on "all", 'stable' is not the latest.
+  ExpectServedBy(*d, Spec("all", std::nullopt, "stable"), 123);
+  ExpectServedBy(*d, Spec("all", std::nullopt, "canary"), 124);
+  ExpectServedBy(*d, Spec("specific", std::nullopt, "stable"), 123);
 }
 
 TEST(ServerVersionsTest, NewVersionCopiedInWhileServing) {

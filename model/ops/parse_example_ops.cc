@@ -19,6 +19,16 @@ struct DenseFeature {
   int64_t size = 1;            // elements per example
 };
 
+// The list a Feature holds, as named in the proto: what a type error reports was sent.
+const char* FeatureKind(const tensorflow::Feature& feature) {
+  switch (feature.kind_case()) {
+    case tensorflow::Feature::kBytesList: return "a bytes_list";
+    case tensorflow::Feature::kFloatList: return "a float_list";
+    case tensorflow::Feature::kInt64List: return "an int64_list";
+    default: return "empty (no list set)";
+  }
+}
+
 class ParseExampleKernel : public Kernel {
  public:
   // V2 keeps all dense keys in one vector input; V1 has one input per key.
@@ -94,23 +104,27 @@ class ParseExampleKernel : public Kernel {
     auto count_error = [&](int64_t got) {
       return node.Invalid(absl::StrCat(where(), " has ", got, " values, expected ", n));
     };
+    auto type_error = [&](const char* expected) {
+      return node.Invalid(
+          absl::StrCat(where(), " is ", FeatureKind(feature), ", expected ", expected));
+    };
     switch (spec.dtype) {
       case tensorflow::DT_FLOAT: {
-        if (!feature.has_float_list()) return node.Invalid(where() + " is not a float_list");
+        if (!feature.has_float_list()) return type_error("a float_list");
         const auto& v = feature.float_list().value();
         if (v.size() != n) return count_error(v.size());
         std::copy(v.begin(), v.end(), out.data<float>() + at);
         return absl::OkStatus();
       }
       case tensorflow::DT_INT64: {
-        if (!feature.has_int64_list()) return node.Invalid(where() + " is not an int64_list");
+        if (!feature.has_int64_list()) return type_error("an int64_list");
         const auto& v = feature.int64_list().value();
         if (v.size() != n) return count_error(v.size());
         std::copy(v.begin(), v.end(), out.data<int64_t>() + at);
         return absl::OkStatus();
       }
       case tensorflow::DT_STRING: {
-        if (!feature.has_bytes_list()) return node.Invalid(where() + " is not a bytes_list");
+        if (!feature.has_bytes_list()) return type_error("a bytes_list");
         const auto& v = feature.bytes_list().value();
         if (v.size() != n) return count_error(v.size());
         for (int64_t i = 0; i < n; ++i) out.strings()[at + i] = v[i];
