@@ -528,21 +528,27 @@ TEST_F(HotReloadTest, PinUnpinRollbackWatch) {
     return seen;
   };
   grpc::ClientContext watch_context;
-  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   admin::WatchRequest watch_request;
   watch_request.set_model("m");
   std::unique_ptr<grpc::ClientReader<admin::CheckpointEvent>> reader =
       stub->Watch(&watch_context, watch_request);
-  // The server sends the stream's headers once it is subscribed: every event
-  // from here on reaches this stream.
-  reader->WaitForInitialMetadata();
+  std::atomic<bool> subscribed{false};
   std::thread watcher([&] {
+    // The server sends the stream's headers once it is subscribed: every event
+    // from then on reaches this stream.
+    reader->WaitForInitialMetadata();
+    subscribed = true;
     admin::CheckpointEvent e;
     while (reader->Read(&e)) {
       absl::MutexLock lock(&seen_mu);
       seen.push_back(e.kind());
     }
   });
+  if (!WaitFor([&] { return subscribed.load(); }, absl::Seconds(10))) {
+    watch_context.TryCancel();
+    watcher.join();
+    FAIL() << "the Watch stream sent no headers: not subscribed";
+  }
 
   admin::PinRequest pin;
   pin.set_model("m");
