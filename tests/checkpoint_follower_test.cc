@@ -97,6 +97,24 @@ class FollowerRetryTest : public ::testing::Test {
     return out;
   }
 
+  // Waits until there are `records` REJECTED records and `attempts` failed
+  // loads of the current target; the newest record must be `name`'s and mention
+  // `reason`.
+  void ExpectRecordsAfterRetries(const CheckpointFollower& f, size_t records,
+                                 const std::string& name,
+                                 const std::string& reason, int attempts) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (Rejections().size() < records && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    WaitForAttempts(f, attempts);
+    const std::vector<std::string> r = Rejections();
+    ASSERT_EQ(r.size(), records)
+        << "one record per (checkpoint, reason), retries quiet";
+    EXPECT_NE(r.back().find(name + ": "), std::string::npos) << r.back();
+    EXPECT_NE(r.back().find(reason), std::string::npos) << r.back();
+  }
+
   TempDir dir_;
   std::shared_ptr<Servable> servable_;
   FollowerOptions options_;
@@ -113,12 +131,8 @@ TEST_F(FollowerRetryTest,
 
   // 10 failures of one checkpoint for one reason: past the cap (5, 10, 20, 40,
   // 40, ... ms), and one record.
-  WaitForAttempts(follower, 10);
+  ExpectRecordsAfterRetries(follower, 1, "ckpt-2", "'c2'", 10);
   EXPECT_EQ(follower.State().retry_backoff_ms(), 40);
-  std::vector<std::string> rejections = Rejections();
-  ASSERT_EQ(rejections.size(), 1u);
-  EXPECT_NE(rejections[0].find("ckpt-2: "), std::string::npos) << rejections[0];
-  EXPECT_NE(rejections[0].find("'c2'"), std::string::npos) << rejections[0];
   EXPECT_NE(follower.LastRejection().message().find(
                 "still serving the model's own weights"),
             std::string::npos)
@@ -126,33 +140,20 @@ TEST_F(FollowerRetryTest,
 
   // Another checkpoint, another reason: a new record, and the count starts
   // again.
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
   WriteBundle(ckpt3, NAN);
   Point(dir_.path(), "ckpt-3");
-  while (Rejections().size() < 2 && absl::Now() < deadline)
-    absl::SleepFor(absl::Milliseconds(1));
-  WaitForAttempts(follower, 5);
-  rejections = Rejections();
-  ASSERT_EQ(rejections.size(), 2u);
-  EXPECT_NE(rejections[1].find("ckpt-3: "), std::string::npos) << rejections[1];
-  EXPECT_NE(rejections[1].find("NaN or infinity"), std::string::npos)
-      << rejections[1];
+  ExpectRecordsAfterRetries(follower, 2, "ckpt-3", "NaN or infinity", 5);
 
   // Back to the first checkpoint and its reason: recorded again, since it is a
   // new failure after another one.
   Point(dir_.path(), "ckpt-2");
-  while (Rejections().size() < 3 && absl::Now() < deadline)
-    absl::SleepFor(absl::Milliseconds(1));
-  WaitForAttempts(follower, 5);
-  rejections = Rejections();
-  ASSERT_EQ(rejections.size(), 3u);
-  EXPECT_NE(rejections[2].find("ckpt-2: "), std::string::npos) << rejections[2];
-  EXPECT_NE(rejections[2].find("'c2'"), std::string::npos) << rejections[2];
+  ExpectRecordsAfterRetries(follower, 3, "ckpt-2", "'c2'", 5);
 
   // A good checkpoint ends the failures: no attempts counted, nothing more
   // recorded.
   WriteBundle(dir_.Join("ckpt-4"), 4);
   Point(dir_.path(), "ckpt-4");
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (follower.State().serving_prefix() != dir_.Join("ckpt-4") &&
          absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(1));

@@ -272,6 +272,15 @@ class TrainerResumeTest : public ::testing::Test {
     o_.quiet = true;
     o_.save_weights_only = false;
   }
+  // Trains 3 epochs with checkpoints in `straight`, and 2 in `resumed`.
+  void TrainThreeAndTwoEpochs(const TempDir& straight, const TempDir& resumed) {
+    o_.epochs = 3;
+    o_.checkpoint_path = straight.Join("cp-{epoch:04d}.ckpt");
+    ASSERT_TRUE(Train(o_).ok());
+    o_.epochs = 2;
+    o_.checkpoint_path = resumed.Join("cp-{epoch:04d}.ckpt");
+    ASSERT_TRUE(Train(o_).ok());
+  }
   static constexpr const char* kData = "/usr/share/datasets/fashion-mnist";
   TrainOptions o_;
 };
@@ -280,12 +289,8 @@ class TrainerResumeTest : public ::testing::Test {
 // optimizer's slots included — and the resumed run trained only epoch 3.
 TEST_F(TrainerResumeTest, TwoEpochsPlusResumeOneEqualsThree) {
   TempDir a, b;
-  o_.epochs = 3;
-  o_.checkpoint_path = a.Join("cp-{epoch:04d}.ckpt");
-  ASSERT_TRUE(Train(o_).ok());
-  o_.epochs = 2;
-  o_.checkpoint_path = b.Join("cp-{epoch:04d}.ckpt");
-  ASSERT_TRUE(Train(o_).ok());
+  TrainThreeAndTwoEpochs(a, b);
+  if (HasFatalFailure()) return;
   o_.epochs = 3;
   o_.resume = true;
   o_.log_json = b.Join("resumed.jsonl");
@@ -300,12 +305,8 @@ TEST_F(TrainerResumeTest, TwoEpochsPlusResumeOneEqualsThree) {
 // ends elsewhere than the straight run.
 TEST_F(TrainerResumeTest, ResumeUsesTheCheckpointsWeights) {
   TempDir a, b;
-  o_.epochs = 3;
-  o_.checkpoint_path = a.Join("cp-{epoch:04d}.ckpt");
-  ASSERT_TRUE(Train(o_).ok());
-  o_.epochs = 2;
-  o_.checkpoint_path = b.Join("cp-{epoch:04d}.ckpt");
-  ASSERT_TRUE(Train(o_).ok());
+  TrainThreeAndTwoEpochs(a, b);
+  if (HasFatalFailure()) return;
 
   // Rewrite cp-0002 with its first kernel's values halved, everything else kept.
   const std::string prefix = b.Join("cp-0002.ckpt");
