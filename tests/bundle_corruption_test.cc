@@ -139,7 +139,7 @@ TEST_P(BundleCorruptionTest, DataByteFlips) {
   }
   // Every data byte of these bundles belongs to some tensor, so each flip is caught.
   EXPECT_EQ(detected, static_cast<int>(flips.size()));
-  std::printf("%zu of %zu data bytes flipped, each detected\n", flips.size(), data_.size());
+  std::printf("%zu of %zu data bytes flipped, %d detected\n", flips.size(), data_.size(), detected);
   EXPECT_EQ(CheckAgainst(prefix_, original_), 0) << "restored file reads as the original";
 }
 
