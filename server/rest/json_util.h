@@ -1,0 +1,94 @@
+// Pieces shared by the REST JSON codec (json_tensor.cc, json_examples.cc,
+// json_output.cc): parsing a body with TF Serving's leniencies (NaN/Infinity
+// literals) and our bounds (depth, UTF-8), TF Serving's error-message forms,
+// the
+// {"b64"} convention and the number/string writers. Internal to server/rest.
+// Stateless, thread-safe.
+#ifndef SWAPSERVE_SERVER_REST_JSON_UTIL_H_
+#define SWAPSERVE_SERVER_REST_JSON_UTIL_H_
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
+#include "tensorflow/core/framework/types.pb.h"
+
+namespace swapserve::server::rest::internal {
+
+using json = nlohmann::json;
+
+// Parses a body that must be one JSON object. Accepts NaN, Infinity, Inf (each
+// optionally with '-') as numbers, as TF Serving's rapidjson does; refuses
+// nesting deeper than kMaxJsonDepth and invalid UTF-8.
+absl::Status ParseBody(absl::string_view body, json* doc);
+
+// TF's DataTypeString ("float", "int32", ...), used in TF Serving's messages.
+std::string DtypeString(tensorflow::DataType dtype);
+// "Null", "True", "Number", ... as TF Serving names JSON types.
+const char* JsonTypeString(const json& v);
+// The value as compact JSON for a message, truncated after a few hundred bytes.
+std::string ValueString(const json& v);
+
+absl::Status TypeError(const json& v, tensorflow::DataType dtype);
+absl::Status LossyError(const json& v, absl::string_view target);
+// "JSON Value: <v> <args...>".
+template <typename... Args>
+absl::Status FormatError(const json& v, const Args&... args) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("JSON Value: ", ValueString(v), " ", args...));
+}
+// "<context> Error: <status>", keeping the code.
+absl::Status Wrap(absl::string_view context, const absl::Status& status);
+
+// {"b64": "<string>"} and nothing else.
+bool IsBase64Object(const json& v);
+absl::Status DecodeBase64(const json& v, std::string* out);
+
+// |v| of a JSON integer.
+uint64_t Magnitude(const json& v);
+// TF Serving's IsLosslessDecimal: integers up to 2^digits - 1 in magnitude,
+// finite decimals inside the type's range, NaN and infinities.
+template <typename T>
+bool IsLossless(const json& v) {
+  if (!v.is_number_float()) {
+    return Magnitude(v) <= (uint64_t{1} << std::numeric_limits<T>::digits) - 1;
+  }
+  const double d = v.get<double>();
+  return !std::isfinite(d) || (d <= std::numeric_limits<T>::max() &&
+                               d >= std::numeric_limits<T>::lowest());
+}
+
+// Sets the request's signature name from "signature_name" when present.
+template <typename Request>
+absl::Status FillSignature(const json& doc, Request* request) {
+  const auto it = doc.find("signature_name");
+  if (it == doc.end()) return absl::OkStatus();
+  if (!it->is_string()) {
+    return FormatError(doc,
+                       "not formatted correctly. 'signature_name' key must be "
+                       "a string value.");
+  }
+  request->mutable_model_spec()->set_signature_name(
+      it->get_ref<const std::string&>());
+  return absl::OkStatus();
+}
+
+// Shortest round-trip digits in printf-%g style with ".0" added to whole
+// numbers (TF Serving's WriteDecimal); NaN, Infinity, -Infinity. `is_float`
+// picks the shortest form that round-trips through float rather than double.
+void AppendDecimal(std::string* out, double v, bool is_float);
+// A JSON string literal of valid UTF-8 `s`.
+void AppendQuoted(std::string* out, absl::string_view s);
+// A string element: {"b64": ...} when `as_bytes` or when `s` is not valid
+// UTF-8 (a JSON document cannot hold it raw), else a string literal.
+void AppendStringValue(std::string* out, absl::string_view s, bool as_bytes);
+bool IsValidUtf8(absl::string_view s);
+
+}  // namespace swapserve::server::rest::internal
+
+#endif  // SWAPSERVE_SERVER_REST_JSON_UTIL_H_
