@@ -300,8 +300,7 @@ void CheckpointFollower::Reject(const std::string& prefix, const absl::Status& w
     failed_ = id;
     failed_reason_ = reason;
     ++failures_;
-    backoff_ = RetryBackoff(failures_, options_);
-    retry_at_ = absl::Now() + backoff_;
+    retry_at_ = absl::Now() + RetryBackoff(failures_, options_);
     last_rejection_ = absl::Status(
         why.code(), absl::StrCat("checkpoint ", prefix.empty() ? dir_ : prefix, " rejected: ",
                                  reason, "; still serving ",
@@ -411,7 +410,7 @@ ServingState CheckpointFollower::State() const {
     s.set_pinned(pinned_);
     if (!failed_reason_.empty()) {
       s.set_failed_attempts(failures_);
-      s.set_retry_backoff_ms(absl::ToDoubleMilliseconds(backoff_));
+      s.set_retry_backoff_ms(absl::ToDoubleMilliseconds(RetryBackoff(failures_, options_)));
     }
   }
   if (absl::StatusOr<std::string> latest = LatestCheckpoint(dir_); latest.ok()) {

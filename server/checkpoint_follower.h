@@ -128,7 +128,6 @@ class CheckpointFollower {
   Identity failed_ ABSL_GUARDED_BY(mu_);
   std::string failed_reason_ ABSL_GUARDED_BY(mu_);
   int failures_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);  // RetryBackoff(failures_)
   absl::Time retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status last_rejection_ ABSL_GUARDED_BY(mu_);
 
