@@ -1,5 +1,6 @@
 #include "server/admin_service.h"
 
+#include "server/checkpoint_admin.h"
 #include "server/grpc_status.h"
 
 namespace swapserve::server {
@@ -7,57 +8,37 @@ namespace {
 
 namespace admin = swapserve::admin::v1;
 
-constexpr size_t kHistoryLimit = 100;
-
-// Runs `body` on the model's follower, then fills `state` from it.
-template <typename Body>
-grpc::Status OnFollower(ModelManager* manager, CallGate* gate, const std::string& model,
-                        admin::ServingState* state, Body body) {
-  CallGuard guard(gate);
-  if (!guard.entered()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down");
-  absl::StatusOr<std::shared_ptr<CheckpointFollower>> follower = manager->FindFollower(model);
-  if (!follower.ok()) return ToGrpcStatus(follower.status());
-  if (absl::Status s = body(**follower); !s.ok()) return ToGrpcStatus(s);
-  if (state != nullptr) *state = (*follower)->State();
-  return grpc::Status::OK;
-}
+const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE, "shutting down");
 
 }  // namespace
 
 grpc::Status AdminServiceImpl::ListCheckpoints(grpc::ServerContext*,
                                                const admin::ListCheckpointsRequest* request,
                                                admin::ListCheckpointsResponse* response) {
-  return OnFollower(manager_, gate_, request->model(), response->mutable_state(),
-                    [&](CheckpointFollower& f) {
-                      for (const CheckpointEvent& e : events_->History(request->model(), kHistoryLimit)) {
-                        *response->add_history() = e;
-                      }
-                      for (const admin::CheckpointOnDisk& c : ListCheckpointsOnDisk(f.directory())) {
-                        *response->add_on_disk() = c;
-                      }
-                      return absl::OkStatus();
-                    });
+  CallGuard guard(gate_);
+  if (!guard.entered()) return kShuttingDown;
+  return ToGrpcStatus(server::ListCheckpoints(*manager_, *events_, *request, response));
 }
 
 grpc::Status AdminServiceImpl::Pin(grpc::ServerContext*, const admin::PinRequest* request,
                                    admin::ServingState* response) {
-  if (request->prefix().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Pin needs a checkpoint prefix");
-  }
-  return OnFollower(manager_, gate_, request->model(), response,
-                    [&](CheckpointFollower& f) { return f.Pin(request->prefix()); });
+  CallGuard guard(gate_);
+  if (!guard.entered()) return kShuttingDown;
+  return ToGrpcStatus(PinCheckpoint(*manager_, *request, response));
 }
 
 grpc::Status AdminServiceImpl::Unpin(grpc::ServerContext*, const admin::UnpinRequest* request,
                                      admin::ServingState* response) {
-  return OnFollower(manager_, gate_, request->model(), response,
-                    [](CheckpointFollower& f) { return f.Unpin(); });
+  CallGuard guard(gate_);
+  if (!guard.entered()) return kShuttingDown;
+  return ToGrpcStatus(UnpinCheckpoint(*manager_, *request, response));
 }
 
 grpc::Status AdminServiceImpl::Rollback(grpc::ServerContext*, const admin::RollbackRequest* request,
                                         admin::ServingState* response) {
-  return OnFollower(manager_, gate_, request->model(), response,
-                    [](CheckpointFollower& f) { return f.Rollback(); });
+  CallGuard guard(gate_);
+  if (!guard.entered()) return kShuttingDown;
+  return ToGrpcStatus(RollbackCheckpoint(*manager_, *request, response));
 }
 
 grpc::Status AdminServiceImpl::Watch(grpc::ServerContext* context,

@@ -1,5 +1,6 @@
 #include "server/inference.h"
 
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -245,6 +246,50 @@ absl::Status GetMetadata(const ServableHandle& handle,
   (*response->mutable_metadata())["signature_def"].PackFrom(map);
   response->mutable_model_spec()->set_name(handle.name);
   response->mutable_model_spec()->mutable_version()->set_value(handle.version);
+  return absl::OkStatus();
+}
+
+absl::Status ServeOnSnapshot(const ModelManager& manager, const ModelSpec& spec,
+                             SnapshotBody body, AnsweredBy* answered) {
+  ASSIGN_OR_RETURN(ServableHandle handle, manager.Find(spec));
+  const std::shared_ptr<const ServedWeights> weights = handle.servable->Weights();
+  absl::Status status = body(handle, *weights);
+  answered->checkpoint = handle.servable->WeightsName(*weights->set);
+  answered->generation = weights->generation;
+  return status;
+}
+
+absl::StatusOr<std::map<std::string, tensorflow::DataType>> SignatureInputs(
+    const ServableHandle& handle, const std::string& signature) {
+  ASSIGN_OR_RETURN(const Plan* plan, FindSignature(handle, signature));
+  std::map<std::string, tensorflow::DataType> dtypes;
+  for (const PlanTensor& t : plan->inputs()) dtypes[t.alias] = t.dtype;
+  return dtypes;
+}
+
+absl::Status GetModelStatus(const ModelManager& manager,
+                            const tensorflow::serving::GetModelStatusRequest& request,
+                            tensorflow::serving::GetModelStatusResponse* response) {
+  const ModelSpec& spec = request.model_spec();
+  if (spec.name().empty()) return absl::InvalidArgumentError("ModelSpec has no name specified.");
+  std::optional<int64_t> version;
+  if (spec.has_version()) version = spec.version().value();
+  if (!spec.version_label().empty()) {
+    if (version) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Both model version (", *version, ") and model version label (", spec.version_label(),
+          ") cannot be supplied."));
+    }
+    ASSIGN_OR_RETURN(version, manager.LabelledVersion(spec.name(), spec.version_label()));
+  }
+  ASSIGN_OR_RETURN(std::vector<VersionStatus> versions, manager.Status(spec.name(), version));
+  for (const VersionStatus& v : versions) {
+    tensorflow::serving::ModelVersionStatus* out = response->add_model_version_status();
+    out->set_version(v.version);
+    out->set_state(v.state);
+    out->mutable_status()->set_error_code(static_cast<tensorflow::error::Code>(v.status.code()));
+    out->mutable_status()->set_error_message(std::string(v.status.message()));
+  }
   return absl::OkStatus();
 }
 

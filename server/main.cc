@@ -1,4 +1,4 @@
-// swapserve: serves TensorFlow/Keras models over TF Serving's gRPC API.
+// swapserve: serves TensorFlow/Keras models over TF Serving's gRPC and REST APIs.
 // Flags carry tensorflow_model_server's names where the meaning is the same.
 // SIGTERM/SIGINT: stop accepting calls, let in-flight ones finish (bounded by
 // --shutdown_grace_seconds), exit 0.
@@ -20,6 +20,15 @@ ABSL_FLAG(int32_t, port, 8500, "Port to listen on for gRPC (0: pick a free port)
 ABSL_FLAG(std::string, port_file, "",
           "After listening, write the port number to this file (atomically); useful "
           "with --port=0.");
+ABSL_FLAG(int32_t, rest_api_port, 0,
+          "Port to serve TF Serving's REST API (HTTP/1.1) on; 0: no REST API.");
+ABSL_FLAG(int32_t, rest_api_num_threads, 0,
+          "Threads serving REST requests (0: four per CPU core, as TF Serving).");
+ABSL_FLAG(int32_t, rest_api_timeout_in_ms, 30000,
+          "Close a REST connection that makes no progress (a slow or stalled client, an "
+          "idle keep-alive) for this long.");
+ABSL_FLAG(bool, rest_api_enable_cors_support, false,
+          "Answer CORS preflights and send Access-Control-Allow-* headers on REST.");
 ABSL_FLAG(std::string, model_name, "default",
           "Name of the model when serving one model from --model_base_path.");
 ABSL_FLAG(std::string, model_base_path, "",
@@ -69,6 +78,10 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   o.port = absl::GetFlag(FLAGS_port);
   o.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  o.rest_port = absl::GetFlag(FLAGS_rest_api_port);
+  o.rest_num_threads = absl::GetFlag(FLAGS_rest_api_num_threads);
+  o.rest_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_rest_api_timeout_in_ms));
+  o.rest_enable_cors = absl::GetFlag(FLAGS_rest_api_enable_cors_support);
   o.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds));
   o.testing_hooks = absl::GetFlag(FLAGS_testing_hooks);
   o.manager.poll_wait = absl::Seconds(absl::GetFlag(FLAGS_file_system_poll_wait_seconds));
@@ -84,6 +97,16 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
     return absl::InvalidArgumentError("--checkpoint_poll_seconds must be > 0");
   }
   if (o.port < 0 || o.port > 65535) return absl::InvalidArgumentError("--port must be 0..65535");
+  if (o.rest_port < 0 || o.rest_port > 65535) {
+    return absl::InvalidArgumentError("--rest_api_port must be 0..65535 (0: no REST API)");
+  }
+  if (o.rest_port != 0 && o.rest_port == o.port) {
+    return absl::InvalidArgumentError("--rest_api_port must differ from --port");
+  }
+  if (o.rest_num_threads < 0) return absl::InvalidArgumentError("--rest_api_num_threads must be >= 0");
+  if (o.rest_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--rest_api_timeout_in_ms must be > 0");
+  }
   if (o.max_message_bytes <= 0) return absl::InvalidArgumentError("--max_message_bytes must be > 0");
   if (o.manager.max_num_load_retries < 0) {
     return absl::InvalidArgumentError("--max_num_load_retries must be >= 0");
@@ -116,8 +139,9 @@ sigset_t BlockShutdownSignals() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Serves TensorFlow SavedModels and Keras .h5 models over TF Serving's gRPC API.\n"
-      "  swapserve --model_base_path=/models/m [--model_name=m] [--port=8500]\n"
+      "Serves TensorFlow SavedModels and Keras .h5 models over TF Serving's gRPC and REST APIs.\n"
+      "  swapserve --model_base_path=/models/m [--model_name=m] [--port=8500] "
+      "[--rest_api_port=8501]\n"
       "  swapserve --model_config_file=models.config");
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {

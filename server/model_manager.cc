@@ -305,6 +305,21 @@ absl::StatusOr<ServableHandle> ModelManager::Find(
   return absl::NotFoundError(absl::StrCat("Servable not found for request: ", request()));
 }
 
+absl::StatusOr<int64_t> ModelManager::LabelledVersion(const std::string& name,
+                                                      const std::string& label) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("Servable not found for request: Label(", name, ", ", label, ")"));
+  }
+  auto v = it->second.config.version_labels().find(label);
+  if (v == it->second.config.version_labels().end()) {
+    return absl::InvalidArgumentError(absl::StrCat("Unrecognized servable version label: ", label));
+  }
+  return v->second;
+}
+
 absl::StatusOr<std::vector<VersionStatus>> ModelManager::Status(
     const std::string& name, std::optional<int64_t> version) const {
   absl::ReaderMutexLock lock(&mu_);

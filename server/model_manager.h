@@ -90,6 +90,10 @@ class ModelManager {
   // not available, INVALID_ARGUMENT for no name or an unknown label.
   absl::StatusOr<ServableHandle> Find(const tensorflow::serving::ModelSpec& spec) const;
 
+  // The version `label` names in `name`'s config: NOT_FOUND for an unknown
+  // model, INVALID_ARGUMENT for an unknown label (Find's codes and messages).
+  absl::StatusOr<int64_t> LabelledVersion(const std::string& name, const std::string& label) const;
+
   // Every version the manager knows of `name` (or only `version`), ascending.
   absl::StatusOr<std::vector<VersionStatus>> Status(const std::string& name,
                                                     std::optional<int64_t> version) const;

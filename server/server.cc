@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -24,7 +26,8 @@ Server::Server(ServerOptions options)
       model_service_(&manager_, &gate_, [this](const tensorflow::serving::ModelServerConfig& c) {
         return ApplyConfig(c);
       }),
-      admin_service_(&manager_, &events_, &gate_) {}
+      admin_service_(&manager_, &events_, &gate_),
+      rest_service_(&manager_, &events_, options_.testing_hooks) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   std::unique_ptr<Server> server(new Server(std::move(options)));
@@ -58,6 +61,31 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
         absl::StrCat("cannot listen on ", o.listen_address, ":", o.port));
   }
   LOG(INFO) << "Serving gRPC on " << o.listen_address << ":" << server->port_;
+  if (o.rest_port > 0) {
+    rest::HttpServerOptions http;
+    http.address = o.listen_address;
+    http.port = o.rest_port;
+    http.num_threads = o.rest_num_threads > 0
+                           ? o.rest_num_threads
+                           : 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    http.timeout = o.rest_timeout;
+    http.max_body_bytes = static_cast<size_t>(o.max_message_bytes);
+    http.enable_cors = o.rest_enable_cors;
+    absl::StatusOr<std::unique_ptr<rest::HttpServer>> started =
+        rest::HttpServer::Start(http, [s = server.get()](const rest::HttpRequest& r) {
+          // The gRPC services' gate: shutdown refuses and drains both fronts at once.
+          CallGuard guard(&s->gate_);
+          if (!guard.entered()) {
+            return rest::HttpResponse{503, rest::JsonError(kShuttingDownMessage),
+                                      {{"Connection", "close"}}};
+          }
+          return s->rest_service_.Handle(r);
+        });
+    if (!started.ok()) return started.status();
+    server->http_server_ = *std::move(started);
+    LOG(INFO) << "Serving REST on " << o.listen_address << ":" << server->http_server_->port()
+              << " (" << http.num_threads << " threads)";
+  }
   if (o.testing_hooks) LOG(WARNING) << "--testing_hooks is on: for swapserve's own tests only";
   // Which kernels the GEMMs run: a generic fallback core is the first thing to
   // see when a machine serves slower than expected.
@@ -137,6 +165,8 @@ void Server::Shutdown() {
     absl::SleepFor(kShutdownLinger);
     grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
     grpc_server_->Wait();
+    // Its handlers are inside the same gate, drained above.
+    if (http_server_ != nullptr) http_server_->Shutdown(absl::Seconds(1));
   }
   if (config_poller_.joinable()) config_poller_.join();
   manager_.Stop();

@@ -2,12 +2,13 @@
 // ModelServerConfig (flags or --model_config_file, re-read periodically), the TF
 // Serving gRPC services, the standard health service (SERVING once every
 // configured model has an available version), server reflection, and the
-// checkpoint admin service (swapserve.admin.v1) for followed directories.
+// checkpoint admin service (swapserve.admin.v1) for followed directories; and,
+// with a rest_port, TF Serving's REST API (rest_service.h) on its own port.
 //
 // Start() loads the configured models (one poll round) before it listens, so the
 // first request finds them. Shutdown() turns health to NOT_SERVING, refuses new
-// calls with UNAVAILABLE, lets the calls in progress finish (within the grace
-// period), then stops gRPC and the pollers.
+// calls (gRPC UNAVAILABLE, HTTP 503), lets the calls in progress on both fronts
+// finish (within the grace period), then stops gRPC, HTTP and the pollers.
 //
 // Thread safety: Start/Shutdown from one thread; everything else is internal.
 #ifndef SWAPSERVE_SERVER_SERVER_H_
@@ -24,6 +25,8 @@
 #include "server/admin_service.h"
 #include "server/event_log.h"
 #include "server/model_manager.h"
+#include "server/rest/http_server.h"
+#include "server/rest_service.h"
 #include "server/services.h"
 #include "tensorflow_serving/config/model_server_config.pb.h"
 
@@ -33,7 +36,12 @@ struct ServerOptions {
   std::string listen_address = "0.0.0.0";
   int port = 8500;  // 0: any free port (read it back with port())
   int grpc_max_threads = 0;       // 0: gRPC's default
-  int max_message_bytes = 64 << 20;
+  int max_message_bytes = 64 << 20;  // gRPC messages and HTTP bodies
+  // TF Serving's --rest_api_*: port 0 = no REST front; num_threads 0 = 4 per core.
+  int rest_port = 0;
+  int rest_num_threads = 0;
+  absl::Duration rest_timeout = absl::Seconds(30);
+  bool rest_enable_cors = false;
   ManagerOptions manager;
   // The models: a config file (re-read every config_poll_wait, if > 0) or, when
   // the path is empty, `config` as given.
@@ -50,6 +58,7 @@ class Server {
   ~Server();  // Shutdown() if not done
 
   int port() const { return port_; }
+  int rest_port() const { return http_server_ != nullptr ? http_server_->port() : 0; }
   // Replaces the model config (what HandleReloadConfigRequest does).
   absl::Status ApplyConfig(const tensorflow::serving::ModelServerConfig& config);
   void Shutdown();
@@ -66,7 +75,9 @@ class Server {
   PredictionServiceImpl prediction_service_;
   ModelServiceImpl model_service_;
   AdminServiceImpl admin_service_;
+  RestService rest_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<rest::HttpServer> http_server_;
   int port_ = 0;
   absl::Mutex mu_;
   std::string applied_config_ ABSL_GUARDED_BY(mu_);  // serialized, to spot changes

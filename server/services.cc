@@ -14,8 +14,7 @@ namespace {
 
 namespace tfs = tensorflow::serving;
 
-const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE,
-                                 "swapserve is shutting down; retry on another replica");
+const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE, kShuttingDownMessage);
 
 // The --testing_hooks hold (kTestingHoldMetadata), inside the call gate.
 void HoldForTesting(const grpc::ServerContext& context) {
@@ -28,20 +27,19 @@ void HoldForTesting(const grpc::ServerContext& context) {
   absl::SleepFor(absl::Milliseconds(ms));
 }
 
-// Finds the version, runs `body` on one weights snapshot and names that snapshot
-// in the trailers.
+// ServeOnSnapshot inside the call gate; names the snapshot in the trailers.
 template <typename Body>
 grpc::Status Serve(ModelManager* manager, CallGate* gate, bool testing_hooks,
                    grpc::ServerContext* context, const tfs::ModelSpec& spec, Body body) {
   CallGuard guard(gate);
   if (!guard.entered()) return kShuttingDown;
   if (testing_hooks) HoldForTesting(*context);
-  absl::StatusOr<ServableHandle> handle = manager->Find(spec);
-  if (!handle.ok()) return ToGrpcStatus(handle.status());
-  const std::shared_ptr<const ServedWeights> weights = handle->servable->Weights();
-  absl::Status status = body(*handle, *weights);
-  context->AddTrailingMetadata("swapserve-checkpoint", handle->servable->WeightsName(*weights->set));
-  context->AddTrailingMetadata("swapserve-weights-version", absl::StrCat(weights->generation));
+  AnsweredBy answered;
+  absl::Status status = ServeOnSnapshot(*manager, spec, body, &answered);
+  if (!answered.checkpoint.empty()) {
+    context->AddTrailingMetadata(kCheckpointKey, answered.checkpoint);
+    context->AddTrailingMetadata(kWeightsVersionKey, absl::StrCat(answered.generation));
+  }
   if (!status.ok()) VLOG(1) << "request to " << spec.name() << " failed: " << status;
   return ToGrpcStatus(status);
 }
@@ -89,26 +87,7 @@ grpc::Status ModelServiceImpl::GetModelStatus(grpc::ServerContext*,
                                               tfs::GetModelStatusResponse* response) {
   CallGuard guard(gate_);
   if (!guard.entered()) return kShuttingDown;
-  const tfs::ModelSpec& spec = request->model_spec();
-  if (spec.name().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError("ModelSpec has no name specified."));
-  }
-  if (!spec.version_label().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        "GetModelStatusRequest takes a version, not a version_label"));
-  }
-  std::optional<int64_t> version;
-  if (spec.has_version()) version = spec.version().value();
-  absl::StatusOr<std::vector<VersionStatus>> versions = manager_->Status(spec.name(), version);
-  if (!versions.ok()) return ToGrpcStatus(versions.status());
-  for (const VersionStatus& v : *versions) {
-    tfs::ModelVersionStatus* out = response->add_model_version_status();
-    out->set_version(v.version);
-    out->set_state(v.state);
-    out->mutable_status()->set_error_code(static_cast<tensorflow::error::Code>(v.status.code()));
-    out->mutable_status()->set_error_message(std::string(v.status.message()));
-  }
-  return grpc::Status::OK;
+  return ToGrpcStatus(server::GetModelStatus(*manager_, *request, response));
 }
 
 grpc::Status ModelServiceImpl::HandleReloadConfigRequest(grpc::ServerContext*,

@@ -26,6 +26,10 @@ namespace swapserve::server {
 // known to be in progress when SIGTERM comes. Off by default; never in production.
 inline constexpr char kTestingHoldMetadata[] = "swapserve-testing-hold-ms";
 
+// What a call arriving during shutdown is refused with (gRPC UNAVAILABLE, HTTP 503).
+inline constexpr char kShuttingDownMessage[] =
+    "swapserve is shutting down; retry on another replica";
+
 class PredictionServiceImpl final : public tensorflow::serving::PredictionService::Service {
  public:
   // `testing_hooks`: honour kTestingHoldMetadata (swapserve's own tests only).

@@ -11,11 +11,13 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "model/formats/checkpoint_state.h"
 #include "model/tensor_proto.h"
+#include "tests/http_client.h"
 
 namespace swapserve::testing {
 namespace {
@@ -29,7 +31,27 @@ std::string ReadIfExists(const std::string& path) {
 
 }  // namespace
 
-std::unique_ptr<Daemon> Daemon::Start(const std::vector<std::string>& flags) {
+std::unique_ptr<Daemon> Daemon::Start(const std::vector<std::string>& flags, bool rest) {
+  if (rest) {
+    // The port is free when chosen but not reserved: another process may take it
+    // before the daemon binds it. Then the daemon exits saying so; try another.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::vector<std::string> with_rest = flags;
+      const int port = UnusedPort();
+      with_rest.push_back(absl::StrCat("--rest_api_port=", port));
+      std::unique_ptr<Daemon> started = StartProcess(with_rest, /*quiet_if_port_taken=*/attempt < 2);
+      if (started != nullptr) {
+        started->rest_port_ = port;
+        return started;
+      }
+    }
+    return nullptr;
+  }
+  return StartProcess(flags, false);
+}
+
+std::unique_ptr<Daemon> Daemon::StartProcess(const std::vector<std::string>& flags,
+                                             bool quiet_if_port_taken) {
   std::unique_ptr<Daemon> d(new Daemon());
   const std::string port_file = d->dir_.Join("port");
   const std::string log_file = d->dir_.Join("log");
@@ -63,6 +85,9 @@ std::unique_ptr<Daemon> Daemon::Start(const std::vector<std::string>& flags) {
       },
       absl::Seconds(120));
   if (!up || d->pid_ < 0 || d->port_ <= 0) {
+    if (quiet_if_port_taken && absl::StrContains(ReadIfExists(log_file), "Address already in use")) {
+      return nullptr;
+    }
     ADD_FAILURE() << "swapserve did not start; log:\n" << ReadIfExists(log_file);
     return nullptr;
   }
@@ -89,6 +114,10 @@ int Daemon::Stop(int signal, absl::Duration timeout) {
   if (!exited) return -1;
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string Daemon::Url(const std::string& path) const {
+  return absl::StrCat("'http://127.0.0.1:", rest_port_, path, "'");
 }
 
 std::string Daemon::Log() const { return ReadIfExists(dir_.Join("log")); }

@@ -21,12 +21,16 @@ namespace swapserve::testing {
 
 class Daemon {
  public:
-  // Starts swapserve with `flags` (plus --port=0 and --port_file) and waits for
-  // its port; returns null (after an ADD_FAILURE with the log) if it does not come up.
-  static std::unique_ptr<Daemon> Start(const std::vector<std::string>& flags);
+  // Starts swapserve with `flags` (plus --port=0 and --port_file; with `rest`,
+  // also --rest_api_port on a free port) and waits for its port; returns null
+  // (after an ADD_FAILURE with the log) if it does not come up.
+  static std::unique_ptr<Daemon> Start(const std::vector<std::string>& flags, bool rest = false);
   ~Daemon();  // SIGKILL if still running
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int rest_port() const { return rest_port_; }
+  // 'http://127.0.0.1:<rest port><path>', quoted for a shell (curl's argument).
+  std::string Url(const std::string& path) const;
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   tensorflow::serving::PredictionService::Stub& prediction() { return *prediction_; }
   tensorflow::serving::ModelService::Stub& models() { return *models_; }
@@ -38,9 +42,12 @@ class Daemon {
 
  private:
   Daemon() = default;
+  static std::unique_ptr<Daemon> StartProcess(const std::vector<std::string>& flags,
+                                              bool quiet_if_port_taken);
   TempDir dir_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int rest_port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tensorflow::serving::PredictionService::Stub> prediction_;
   std::unique_ptr<tensorflow::serving::ModelService::Stub> models_;

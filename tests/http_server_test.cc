@@ -24,12 +24,19 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/http_client.h"
 #include "tests/test_support.h"
 
 namespace swapserve::server::rest {
 namespace {
 
+using ::swapserve::testing::ClosedByPeer;
 using ::swapserve::testing::CommandResult;
+using ::swapserve::testing::Connect;
+using ::swapserve::testing::Curl;
+using ::swapserve::testing::ReadUntilClosed;
+using ::swapserve::testing::Reply;
+using ::swapserve::testing::SendAll;
 using ::swapserve::testing::RunCommand;
 using ::swapserve::testing::TempDir;
 using ::swapserve::testing::WriteFileOrDie;
@@ -69,77 +76,6 @@ std::unique_ptr<HttpServer> StartOrDie(HttpServerOptions options,
 
 std::string Url(const HttpServer& server, const std::string& path) {
   return absl::StrCat("'http://127.0.0.1:", server.port(), path, "'");
-}
-
-// A response as curl -i shows it.
-struct Reply {
-  int exit_code = -1;
-  std::string head;  // status line + headers
-  std::string body;
-  std::string err;
-  bool Has(const std::string& header_line) const {
-    return absl::StrContains(head, header_line);
-  }
-};
-
-Reply Curl(const std::string& args) {
-  const CommandResult r = RunCommand("curl -sS -i --max-time 10 " + args);
-  Reply reply;
-  reply.exit_code = r.exit_code;
-  reply.err = r.err;
-  const size_t split = r.out.find("\r\n\r\n");
-  reply.head = r.out.substr(0, split);
-  if (split != std::string::npos) reply.body = r.out.substr(split + 4);
-  return reply;
-}
-
-int Connect(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 ||
-      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ADD_FAILURE() << "connect: " << std::strerror(errno);
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-void SendAll(int fd, const std::string& data) {
-  ASSERT_EQ(send(fd, data.data(), data.size(), MSG_NOSIGNAL),
-            static_cast<ssize_t>(data.size()));
-}
-
-// Reads until the peer closes or `timeout` passes; `closed` says which.
-std::string ReadUntilClosed(int fd, absl::Duration timeout, bool* closed) {
-  const absl::Time deadline = absl::Now() + timeout;
-  std::string out;
-  *closed = false;
-  while (absl::Now() < deadline) {
-    pollfd p = {fd, POLLIN, 0};
-    const int wait_ms =
-        static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-    if (poll(&p, 1, std::max(wait_ms, 1)) <= 0) continue;
-    char buf[4096];
-    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) {
-      *closed = true;
-      break;
-    }
-    out.append(buf, n);
-  }
-  return out;
-}
-
-// True when the peer has closed `fd` (without waiting).
-bool ClosedByPeer(int fd) {
-  pollfd p = {fd, POLLIN, 0};
-  if (poll(&p, 1, 0) <= 0) return false;
-  char c;
-  return recv(fd, &c, 1, MSG_PEEK) <= 0;
 }
 
 TEST(HttpServerTest, GetAndPostReachTheHandler) {
