@@ -16,6 +16,10 @@ done
 if [ "${SWAPSERVE_TEST_TOOLS:-1}" != 0 ] && ! command -v kubectl >/dev/null; then
   missing+=(kubernetes-client)
 fi
+# promtool (the metrics test's `promtool check metrics`) comes with Prometheus.
+if [ "${SWAPSERVE_TEST_TOOLS:-1}" != 0 ] && ! command -v promtool >/dev/null; then
+  missing+=(prometheus)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   exit 0

@@ -27,6 +27,11 @@ class CallGate {
     absl::MutexLock lock(&mu_);
     --inside_;
   }
+  // The calls inside now (the in-flight gauge).
+  int Inside() {
+    absl::MutexLock lock(&mu_);
+    return inside_;
+  }
   // Refuses new calls; waits up to `timeout` for the calls inside to finish.
   // Returns how many are still inside.
   int CloseAndDrain(absl::Duration timeout) {

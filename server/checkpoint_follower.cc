@@ -311,6 +311,7 @@ void CheckpointFollower::Reject(const std::string& prefix, const absl::Status& w
                << LastRejection().message();
   CheckpointEvent e = Event(CheckpointEvent::REJECTED, prefix);
   e.set_reason(reason);
+  e.set_reason_code(absl::StatusCodeToString(why.code()));
   e.set_load_ms(absl::ToDoubleMilliseconds(load_time));
   events_->Append(std::move(e));
 }

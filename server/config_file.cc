@@ -25,17 +25,24 @@ class FirstError : public google::protobuf::io::ErrorCollector {
 
 }  // namespace
 
-absl::StatusOr<tensorflow::serving::ModelServerConfig> ParseModelServerConfig(
-    const std::string& text, const std::string& what) {
-  tensorflow::serving::ModelServerConfig config;
+// Parses `text` (read from `what`) as a text-format `Message`, named `kind` in errors.
+template <typename Message>
+absl::StatusOr<Message> ParseText(const std::string& text, const std::string& what,
+                                  const char* kind) {
+  Message message;
   google::protobuf::TextFormat::Parser parser;
   FirstError errors;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text, &config)) {
+  if (!parser.ParseFromString(text, &message)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, " is not a text-format ModelServerConfig: ", errors.error()));
+        absl::StrCat(what, " is not a text-format ", kind, ": ", errors.error()));
   }
-  return config;
+  return message;
+}
+
+absl::StatusOr<tensorflow::serving::ModelServerConfig> ParseModelServerConfig(
+    const std::string& text, const std::string& what) {
+  return ParseText<tensorflow::serving::ModelServerConfig>(text, what, "ModelServerConfig");
 }
 
 absl::StatusOr<tensorflow::serving::ModelServerConfig> ReadModelServerConfig(
@@ -43,6 +50,13 @@ absl::StatusOr<tensorflow::serving::ModelServerConfig> ReadModelServerConfig(
   std::string text;
   RETURN_IF_ERROR(ReadFileToString(path, kMaxConfigBytes, &text));
   return ParseModelServerConfig(text, path);
+}
+
+absl::StatusOr<tensorflow::serving::MonitoringConfig> ReadMonitoringConfig(
+    const std::string& path) {
+  std::string text;
+  RETURN_IF_ERROR(ReadFileToString(path, kMaxConfigBytes, &text));
+  return ParseText<tensorflow::serving::MonitoringConfig>(text, path, "MonitoringConfig");
 }
 
 }  // namespace swapserve::server

@@ -1,5 +1,6 @@
-// Reading a --model_config_file: a ModelServerConfig in protobuf text format, as
-// tensorflow_model_server reads it. Stateless, thread-safe.
+// Reading a --model_config_file (a ModelServerConfig) and a
+// --monitoring_config_file (a MonitoringConfig), in protobuf text format, as
+// tensorflow_model_server reads them. Stateless, thread-safe.
 #ifndef SWAPSERVE_SERVER_CONFIG_FILE_H_
 #define SWAPSERVE_SERVER_CONFIG_FILE_H_
 
@@ -7,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "tensorflow_serving/config/model_server_config.pb.h"
+#include "tensorflow_serving/config/monitoring_config.pb.h"
 
 namespace swapserve::server {
 
@@ -17,6 +19,9 @@ absl::StatusOr<tensorflow::serving::ModelServerConfig> ReadModelServerConfig(
 // The same, from text already read.
 absl::StatusOr<tensorflow::serving::ModelServerConfig> ParseModelServerConfig(
     const std::string& text, const std::string& what);
+
+// A MonitoringConfig; errors as for the model config.
+absl::StatusOr<tensorflow::serving::MonitoringConfig> ReadMonitoringConfig(const std::string& path);
 
 }  // namespace swapserve::server
 

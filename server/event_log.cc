@@ -6,6 +6,7 @@ void EventLog::Append(CheckpointEvent event) {
   absl::MutexLock lock(&mu_);
   event.set_sequence(next_sequence_++);
   if (event.time_unix_micros() == 0) event.set_time_unix_micros(absl::ToUnixMicros(absl::Now()));
+  if (observer_) observer_(event);
   events_.push_back(std::move(event));
   if (events_.size() > kCapacity) events_.pop_front();
 }

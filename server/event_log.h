@@ -7,6 +7,7 @@
 #define SWAPSERVE_SERVER_EVENT_LOG_H_
 
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ class EventLog {
  public:
   static constexpr size_t kCapacity = 1000;
 
+  // `observer` (optional) sees every event as it is appended (the metrics).
+  explicit EventLog(std::function<void(const CheckpointEvent&)> observer = nullptr)
+      : observer_(std::move(observer)) {}
+
   // Stamps the sequence number (and the time, if unset) and stores the event.
   void Append(CheckpointEvent event);
 
@@ -35,6 +40,7 @@ class EventLog {
   uint64_t LastSequence() const;
 
  private:
+  const std::function<void(const CheckpointEvent&)> observer_;
   mutable absl::Mutex mu_;
   std::deque<CheckpointEvent> events_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;

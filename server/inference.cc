@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "model/tensor_proto.h"
 #include "model/util/status_macros.h"
 
@@ -253,7 +254,9 @@ absl::Status ServeOnSnapshot(const ModelManager& manager, const ModelSpec& spec,
                              SnapshotBody body, AnsweredBy* answered) {
   ASSIGN_OR_RETURN(ServableHandle handle, manager.Find(spec));
   const std::shared_ptr<const ServedWeights> weights = handle.servable->Weights();
+  const absl::Time start = absl::Now();
   absl::Status status = body(handle, *weights);
+  answered->runtime = absl::Now() - start;
   answered->checkpoint = handle.servable->WeightsName(*weights->set);
   answered->generation = weights->generation;
   return status;

@@ -19,6 +19,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "model/servable.h"
 #include "server/model_manager.h"
 #include "tensorflow_serving/apis/classification.pb.h"
@@ -40,6 +41,7 @@ inline constexpr char kWeightsVersionKey[] = "swapserve-weights-version";
 struct AnsweredBy {
   std::string checkpoint;  // empty: no version was found, nothing ran
   int64_t generation = 0;
+  absl::Duration runtime;  // spent inside the snapshot (the runtime latency)
 };
 
 using SnapshotBody = absl::FunctionRef<absl::Status(const ServableHandle&, const ServedWeights&)>;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "model/util/file.h"
+#include "server/config_file.h"
 #include "server/server.h"
 
 ABSL_FLAG(int32_t, port, 8500, "Port to listen on for gRPC (0: pick a free port).");
@@ -29,6 +30,10 @@ ABSL_FLAG(int32_t, rest_api_timeout_in_ms, 30000,
           "idle keep-alive) for this long.");
 ABSL_FLAG(bool, rest_api_enable_cors_support, false,
           "Answer CORS preflights and send Access-Control-Allow-* headers on REST.");
+ABSL_FLAG(std::string, monitoring_config_file, "",
+          "A MonitoringConfig in protobuf text format: prometheus_config { enable: true "
+          "path: \"/monitoring/prometheus/metrics\" } serves Prometheus metrics at that path "
+          "on the REST port (needs --rest_api_port).");
 ABSL_FLAG(std::string, model_name, "default",
           "Name of the model when serving one model from --model_base_path.");
 ABSL_FLAG(std::string, model_base_path, "",
@@ -102,6 +107,24 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   }
   if (o.rest_port != 0 && o.rest_port == o.port) {
     return absl::InvalidArgumentError("--rest_api_port must differ from --port");
+  }
+  if (const std::string file = absl::GetFlag(FLAGS_monitoring_config_file); !file.empty()) {
+    absl::StatusOr<tensorflow::serving::MonitoringConfig> monitoring =
+        swapserve::server::ReadMonitoringConfig(file);
+    if (!monitoring.ok()) return monitoring.status();
+    if (monitoring->prometheus_config().enable()) {
+      if (o.rest_port == 0) {
+        return absl::InvalidArgumentError(
+            "--monitoring_config_file enables Prometheus metrics, which are served on the REST "
+            "port: give --rest_api_port too");
+      }
+      o.metrics_path = monitoring->prometheus_config().path();
+      if (o.metrics_path.empty()) o.metrics_path = swapserve::server::kDefaultMetricsPath;
+      if (o.metrics_path[0] != '/' || absl::StartsWithIgnoreCase(o.metrics_path, "/v1/")) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the Prometheus path must start with '/' and lie outside /v1/: ", o.metrics_path));
+      }
+    }
   }
   if (o.rest_num_threads < 0) return absl::InvalidArgumentError("--rest_api_num_threads must be >= 0");
   if (o.rest_timeout <= absl::ZeroDuration()) {

@@ -179,6 +179,10 @@ void ModelManager::RunRound() {
         LOG(INFO) << "Loaded model " << name << " version " << job.version << " from "
                   << job.path << " in " << absl::ToInt64Milliseconds(took) << " ms";
       }
+      if (options_.on_load) {
+        options_.on_load(name, job.version, job.path,
+                         loaded.ok() ? absl::OkStatus() : loaded.status(), took);
+      }
       FinishLoad(job, std::move(loaded), took);
     }
     UnloadUnwanted(name, record.generation, aspired);
@@ -303,6 +307,11 @@ absl::StatusOr<ServableHandle> ModelManager::Find(
     return ServableHandle{spec.name(), v->first, v->second.servable};
   }
   return absl::NotFoundError(absl::StrCat("Servable not found for request: ", request()));
+}
+
+bool ModelManager::HasModel(const std::string& name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return models_.count(name) > 0;
 }
 
 absl::StatusOr<int64_t> ModelManager::LabelledVersion(const std::string& name,

@@ -51,6 +51,10 @@ struct ManagerOptions {
   // where they record events (must outlive the manager).
   FollowerOptions follower;
   EventLog* events = nullptr;
+  // Called after every attempt to load a version (the metrics), if set.
+  std::function<void(const std::string& model, int64_t version, const std::string& path,
+                     const absl::Status& status, absl::Duration took)>
+      on_load;
 };
 
 // One version of one model, ready to answer a request.
@@ -104,6 +108,9 @@ class ModelManager {
 
   // True when every configured model has an available version.
   bool AllModelsAvailable() const;
+
+  // True when `name` is a configured model.
+  bool HasModel(const std::string& name) const;
 
   // The configured model names, sorted.
   std::vector<std::string> ModelNames() const;

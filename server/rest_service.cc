@@ -154,6 +154,119 @@ void HoldForTesting(const HttpRequest& request) {
   absl::SleepFor(absl::Milliseconds(ms));
 }
 
+// Runs the request `route` names; the response body, or why not.
+absl::StatusOr<std::string> Dispatch(const ModelManager& manager, const EventLog& events,
+                                     const HttpRequest& request, const Route& route,
+                                     AnsweredBy* answered_by) {
+  AnsweredBy& answered = *answered_by;
+  const bool get = request.method == "GET", post = request.method == "POST";
+  if (route.subresource == "checkpoints") {
+    if (route.version || route.label) {
+      return absl::InvalidArgumentError(
+          "the checkpoint admin acts on a model's highest version: no /versions or /labels");
+    }
+    if (get && route.method.empty()) {
+      admin::ListCheckpointsRequest list;
+      list.set_model(route.model);
+      admin::ListCheckpointsResponse out;
+      RETURN_IF_ERROR(ListCheckpoints(manager, events, list, &out));
+      return ToJson(out);
+    }
+    admin::ServingState state;
+    if (post && route.method == "pin") {
+      ASSIGN_OR_RETURN(auto pin, AdminRequest<admin::PinRequest>(route, request.body));
+      RETURN_IF_ERROR(PinCheckpoint(manager, pin, &state));
+    } else if (post && route.method == "unpin") {
+      ASSIGN_OR_RETURN(auto unpin, AdminRequest<admin::UnpinRequest>(route, request.body));
+      RETURN_IF_ERROR(UnpinCheckpoint(manager, unpin, &state));
+    } else if (post && route.method == "rollback") {
+      ASSIGN_OR_RETURN(auto back, AdminRequest<admin::RollbackRequest>(route, request.body));
+      RETURN_IF_ERROR(RollbackCheckpoint(manager, back, &state));
+    } else {
+      return Malformed(request);
+    }
+    return ToJson(state);
+  }
+  if (get && route.method.empty() && route.subresource.empty()) {
+    tfs::GetModelStatusRequest status_request;
+    FillSpec(route, status_request.mutable_model_spec());
+    tfs::GetModelStatusResponse out;
+    RETURN_IF_ERROR(GetModelStatus(manager, status_request, &out));
+    return ToJson(out);
+  }
+  if (get && route.method.empty() && route.subresource == "metadata") {
+    tfs::GetModelMetadataRequest metadata_request;
+    FillSpec(route, metadata_request.mutable_model_spec());
+    metadata_request.add_metadata_field("signature_def");
+    tfs::GetModelMetadataResponse out;
+    RETURN_IF_ERROR(ServeOnSnapshot(
+        manager, metadata_request.model_spec(),
+        [&](const ServableHandle& h, const ServedWeights&) {
+          return GetMetadata(h, metadata_request, &out);
+        },
+        &answered));
+    // TF Serving prints the model spec and the unpacked SignatureDefMap.
+    tfs::SignatureDefMap signatures;
+    auto packed = out.metadata().find("signature_def");
+    if (packed == out.metadata().end() || !packed->second.UnpackTo(&signatures)) {
+      return absl::InternalError("Failed to unpack 'Any' object to 'SignatureDefMap'.");
+    }
+    ASSIGN_OR_RETURN(std::string spec, ToJson(out.model_spec()));
+    ASSIGN_OR_RETURN(std::string map, ToJson(signatures));
+    return absl::StrCat("{\n\"model_spec\": ", spec, ",\n\"metadata\": {\"signature_def\": ", map,
+                        "}\n}\n");
+  }
+  if (!post || !route.subresource.empty()) return Malformed(request);
+  if (route.method == "predict") {
+    tfs::PredictRequest predict;
+    FillSpec(route, predict.mutable_model_spec());
+    const tfs::ModelSpec spec = predict.model_spec();
+    std::string out;
+    RETURN_IF_ERROR(ServeOnSnapshot(
+        manager, spec,
+        [&](const ServableHandle& h, const ServedWeights& w) -> absl::Status {
+          rest::JsonFormat format;
+          RETURN_IF_ERROR(rest::FillPredictRequestFromJson(
+              request.body,
+              [&](const std::string& signature) { return SignatureInputs(h, signature); },
+              &predict, &format));
+          tfs::PredictResponse response;
+          RETURN_IF_ERROR(RunPredict(h, w, predict, &response));
+          ASSIGN_OR_RETURN(out, rest::MakeJsonFromTensors(response.outputs(), format));
+          return absl::OkStatus();
+        },
+        &answered));
+    return out;
+  }
+  if (route.method == "classify") {
+    tfs::ClassificationRequest classify;
+    FillSpec(route, classify.mutable_model_spec());
+    RETURN_IF_ERROR(rest::FillClassificationRequestFromJson(request.body, &classify));
+    tfs::ClassificationResponse out;
+    RETURN_IF_ERROR(ServeOnSnapshot(
+        manager, classify.model_spec(),
+        [&](const ServableHandle& h, const ServedWeights& w) {
+          return RunClassify(h, w, classify, &out);
+        },
+        &answered));
+    return rest::MakeJsonFromClassificationResult(out.result());
+  }
+  if (route.method == "regress") {
+    tfs::RegressionRequest regress;
+    FillSpec(route, regress.mutable_model_spec());
+    RETURN_IF_ERROR(rest::FillRegressionRequestFromJson(request.body, &regress));
+    tfs::RegressionResponse out;
+    RETURN_IF_ERROR(ServeOnSnapshot(
+        manager, regress.model_spec(),
+        [&](const ServableHandle& h, const ServedWeights& w) {
+          return RunRegress(h, w, regress, &out);
+        },
+        &answered));
+    return rest::MakeJsonFromRegressionResult(out.result());
+  }
+  return Malformed(request);
+}
+
 }  // namespace
 
 int HttpCodeFor(absl::StatusCode code) {
@@ -185,119 +298,19 @@ HttpResponse RestService::Handle(const HttpRequest& request) const {
     return response;
   }
   if (testing_hooks_) HoldForTesting(request);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Route> route = ParseRoute(request);
   AnsweredBy answered;
-  absl::StatusOr<std::string> body = [&]() -> absl::StatusOr<std::string> {
-    ASSIGN_OR_RETURN(Route route, ParseRoute(request));
-    const bool get = request.method == "GET", post = request.method == "POST";
-    if (route.subresource == "checkpoints") {
-      if (route.version || route.label) {
-        return absl::InvalidArgumentError(
-            "the checkpoint admin acts on a model's highest version: no /versions or /labels");
-      }
-      if (get && route.method.empty()) {
-        admin::ListCheckpointsRequest list;
-        list.set_model(route.model);
-        admin::ListCheckpointsResponse out;
-        RETURN_IF_ERROR(ListCheckpoints(*manager_, *events_, list, &out));
-        return ToJson(out);
-      }
-      admin::ServingState state;
-      if (post && route.method == "pin") {
-        ASSIGN_OR_RETURN(auto pin, AdminRequest<admin::PinRequest>(route, request.body));
-        RETURN_IF_ERROR(PinCheckpoint(*manager_, pin, &state));
-      } else if (post && route.method == "unpin") {
-        ASSIGN_OR_RETURN(auto unpin, AdminRequest<admin::UnpinRequest>(route, request.body));
-        RETURN_IF_ERROR(UnpinCheckpoint(*manager_, unpin, &state));
-      } else if (post && route.method == "rollback") {
-        ASSIGN_OR_RETURN(auto back, AdminRequest<admin::RollbackRequest>(route, request.body));
-        RETURN_IF_ERROR(RollbackCheckpoint(*manager_, back, &state));
-      } else {
-        return Malformed(request);
-      }
-      return ToJson(state);
-    }
-    if (get && route.method.empty() && route.subresource.empty()) {
-      tfs::GetModelStatusRequest status_request;
-      FillSpec(route, status_request.mutable_model_spec());
-      tfs::GetModelStatusResponse out;
-      RETURN_IF_ERROR(GetModelStatus(*manager_, status_request, &out));
-      return ToJson(out);
-    }
-    if (get && route.method.empty() && route.subresource == "metadata") {
-      tfs::GetModelMetadataRequest metadata_request;
-      FillSpec(route, metadata_request.mutable_model_spec());
-      metadata_request.add_metadata_field("signature_def");
-      tfs::GetModelMetadataResponse out;
-      RETURN_IF_ERROR(ServeOnSnapshot(
-          *manager_, metadata_request.model_spec(),
-          [&](const ServableHandle& h, const ServedWeights&) {
-            return GetMetadata(h, metadata_request, &out);
-          },
-          &answered));
-      // TF Serving prints the model spec and the unpacked SignatureDefMap.
-      tfs::SignatureDefMap signatures;
-      auto packed = out.metadata().find("signature_def");
-      if (packed == out.metadata().end() || !packed->second.UnpackTo(&signatures)) {
-        return absl::InternalError("Failed to unpack 'Any' object to 'SignatureDefMap'.");
-      }
-      ASSIGN_OR_RETURN(std::string spec, ToJson(out.model_spec()));
-      ASSIGN_OR_RETURN(std::string map, ToJson(signatures));
-      return absl::StrCat("{\n\"model_spec\": ", spec, ",\n\"metadata\": {\"signature_def\": ", map,
-                          "}\n}\n");
-    }
-    if (!post || !route.subresource.empty()) return Malformed(request);
-    if (route.method == "predict") {
-      tfs::PredictRequest predict;
-      FillSpec(route, predict.mutable_model_spec());
-      const tfs::ModelSpec spec = predict.model_spec();
-      std::string out;
-      RETURN_IF_ERROR(ServeOnSnapshot(
-          *manager_, spec,
-          [&](const ServableHandle& h, const ServedWeights& w) -> absl::Status {
-            rest::JsonFormat format;
-            RETURN_IF_ERROR(rest::FillPredictRequestFromJson(
-                request.body,
-                [&](const std::string& signature) { return SignatureInputs(h, signature); },
-                &predict, &format));
-            tfs::PredictResponse response;
-            RETURN_IF_ERROR(RunPredict(h, w, predict, &response));
-            ASSIGN_OR_RETURN(out, rest::MakeJsonFromTensors(response.outputs(), format));
-            return absl::OkStatus();
-          },
-          &answered));
-      return out;
-    }
-    if (route.method == "classify") {
-      tfs::ClassificationRequest classify;
-      FillSpec(route, classify.mutable_model_spec());
-      RETURN_IF_ERROR(rest::FillClassificationRequestFromJson(request.body, &classify));
-      tfs::ClassificationResponse out;
-      RETURN_IF_ERROR(ServeOnSnapshot(
-          *manager_, classify.model_spec(),
-          [&](const ServableHandle& h, const ServedWeights& w) {
-            return RunClassify(h, w, classify, &out);
-          },
-          &answered));
-      return rest::MakeJsonFromClassificationResult(out.result());
-    }
-    if (route.method == "regress") {
-      tfs::RegressionRequest regress;
-      FillSpec(route, regress.mutable_model_spec());
-      RETURN_IF_ERROR(rest::FillRegressionRequestFromJson(request.body, &regress));
-      tfs::RegressionResponse out;
-      RETURN_IF_ERROR(ServeOnSnapshot(
-          *manager_, regress.model_spec(),
-          [&](const ServableHandle& h, const ServedWeights& w) {
-            return RunRegress(h, w, regress, &out);
-          },
-          &answered));
-      return rest::MakeJsonFromRegressionResult(out.result());
-    }
-    return Malformed(request);
-  }();
+  absl::StatusOr<std::string> body =
+      route.ok() ? Dispatch(*manager_, *events_, request, *route, &answered) : route.status();
   if (!answered.checkpoint.empty()) {
     response.headers.emplace_back(kCheckpointKey, answered.checkpoint);
     response.headers.emplace_back(kWeightsVersionKey, absl::StrCat(answered.generation));
+  }
+  if (metrics_ != nullptr && route.ok() && route->subresource != "checkpoints") {
+    const bool known = !answered.checkpoint.empty() || manager_->HasModel(route->model);
+    metrics_->RecordRequest(known ? route->model : "", route->method, kRestEntrypoint,
+                            body.status(), absl::Now() - start, answered.runtime);
   }
   if (body.ok()) {
     response.body = *std::move(body);

@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "server/event_log.h"
+#include "server/metrics.h"
 #include "server/model_manager.h"
 #include "server/rest/http_server.h"
 
@@ -42,14 +43,17 @@ class RestService {
  public:
   // `testing_hooks`: a request with header swapserve-testing-hold-ms waits that
   // long (at most a minute) before it is served, as over gRPC (services.h).
-  RestService(const ModelManager* manager, const EventLog* events, bool testing_hooks)
-      : manager_(manager), events_(events), testing_hooks_(testing_hooks) {}
+  // `metrics`: where requests are recorded (null: nowhere).
+  RestService(const ModelManager* manager, const EventLog* events, Metrics* metrics,
+              bool testing_hooks)
+      : manager_(manager), events_(events), metrics_(metrics), testing_hooks_(testing_hooks) {}
 
   rest::HttpResponse Handle(const rest::HttpRequest& request) const;
 
  private:
   const ModelManager* manager_;
   const EventLog* events_;
+  Metrics* metrics_;
   const bool testing_hooks_;
 };
 

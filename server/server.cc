@@ -17,17 +17,45 @@ constexpr absl::Duration kShutdownLinger = absl::Milliseconds(500);
 
 Server::Server(ServerOptions options)
     : options_(std::move(options)),
+      metrics_(options_.metrics_path.empty()
+                   ? nullptr
+                   : std::make_unique<Metrics>([this] { return gate_.Inside(); })),
+      events_([this](const CheckpointEvent& e) {
+        if (metrics_ != nullptr) metrics_->RecordCheckpointEvent(e);
+      }),
       manager_([this] {
         ManagerOptions m = options_.manager;
         m.events = &events_;
+        if (metrics_ != nullptr) {
+          m.on_load = [this](const std::string& model, int64_t version, const std::string& path,
+                             const absl::Status& status, absl::Duration took) {
+            metrics_->RecordLoad(model, version, path, status, took);
+          };
+        }
         return m;
       }()),
-      prediction_service_(&manager_, &gate_, options_.testing_hooks),
+      prediction_service_(&manager_, &gate_, metrics_.get(), options_.testing_hooks),
       model_service_(&manager_, &gate_, [this](const tensorflow::serving::ModelServerConfig& c) {
         return ApplyConfig(c);
       }),
       admin_service_(&manager_, &events_, &gate_),
-      rest_service_(&manager_, &events_, options_.testing_hooks) {}
+      rest_service_(&manager_, &events_, metrics_.get(), options_.testing_hooks) {}
+
+rest::HttpResponse Server::HandleHttp(const rest::HttpRequest& request) {
+  // The gRPC services' gate: shutdown refuses and drains both fronts at once.
+  CallGuard guard(&gate_);
+  if (!guard.entered()) {
+    return rest::HttpResponse{503, rest::JsonError(kShuttingDownMessage), {{"Connection", "close"}}};
+  }
+  if (metrics_ != nullptr && request.path == options_.metrics_path) {
+    if (request.method != "GET") {
+      return rest::HttpResponse{405, rest::JsonError("metrics are read with GET"), {}};
+    }
+    return rest::HttpResponse{
+        200, metrics_->Scrape(), {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}};
+  }
+  return rest_service_.Handle(request);
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   std::unique_ptr<Server> server(new Server(std::move(options)));
@@ -71,20 +99,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     http.timeout = o.rest_timeout;
     http.max_body_bytes = static_cast<size_t>(o.max_message_bytes);
     http.enable_cors = o.rest_enable_cors;
-    absl::StatusOr<std::unique_ptr<rest::HttpServer>> started =
-        rest::HttpServer::Start(http, [s = server.get()](const rest::HttpRequest& r) {
-          // The gRPC services' gate: shutdown refuses and drains both fronts at once.
-          CallGuard guard(&s->gate_);
-          if (!guard.entered()) {
-            return rest::HttpResponse{503, rest::JsonError(kShuttingDownMessage),
-                                      {{"Connection", "close"}}};
-          }
-          return s->rest_service_.Handle(r);
-        });
+    absl::StatusOr<std::unique_ptr<rest::HttpServer>> started = rest::HttpServer::Start(
+        http, [s = server.get()](const rest::HttpRequest& r) { return s->HandleHttp(r); });
     if (!started.ok()) return started.status();
     server->http_server_ = *std::move(started);
     LOG(INFO) << "Serving REST on " << o.listen_address << ":" << server->http_server_->port()
               << " (" << http.num_threads << " threads)";
+    if (server->metrics_ != nullptr) LOG(INFO) << "Prometheus metrics at " << o.metrics_path;
   }
   if (o.testing_hooks) LOG(WARNING) << "--testing_hooks is on: for swapserve's own tests only";
   // Which kernels the GEMMs run: a generic fallback core is the first thing to

@@ -24,6 +24,7 @@
 #include "grpcpp/server.h"
 #include "server/admin_service.h"
 #include "server/event_log.h"
+#include "server/metrics.h"
 #include "server/model_manager.h"
 #include "server/rest/http_server.h"
 #include "server/rest_service.h"
@@ -42,6 +43,8 @@ struct ServerOptions {
   int rest_num_threads = 0;
   absl::Duration rest_timeout = absl::Seconds(30);
   bool rest_enable_cors = false;
+  // Prometheus metrics on the REST port at this path (empty: no metrics).
+  std::string metrics_path;
   ManagerOptions manager;
   // The models: a config file (re-read every config_poll_wait, if > 0) or, when
   // the path is empty, `config` as given.
@@ -51,6 +54,9 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(10);
   bool testing_hooks = false;  // see kTestingHoldMetadata
 };
+
+// The path metrics are served at when a MonitoringConfig enables them without one.
+inline constexpr char kDefaultMetricsPath[] = "/monitoring/prometheus/metrics";
 
 class Server {
  public:
@@ -66,9 +72,11 @@ class Server {
  private:
   explicit Server(ServerOptions options);
   void UpdateHealth();
+  rest::HttpResponse HandleHttp(const rest::HttpRequest& request);
   void ConfigPollLoop();
 
   ServerOptions options_;
+  std::unique_ptr<Metrics> metrics_;  // with a metrics_path
   EventLog events_;
   ModelManager manager_;
   CallGate gate_;

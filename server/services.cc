@@ -27,29 +27,36 @@ void HoldForTesting(const grpc::ServerContext& context) {
   absl::SleepFor(absl::Milliseconds(ms));
 }
 
-// ServeOnSnapshot inside the call gate; names the snapshot in the trailers.
+}  // namespace
+
+// ServeOnSnapshot inside the call gate; names the snapshot in the trailers and
+// records the request as `api` (TF Serving's metric label).
 template <typename Body>
-grpc::Status Serve(ModelManager* manager, CallGate* gate, bool testing_hooks,
-                   grpc::ServerContext* context, const tfs::ModelSpec& spec, Body body) {
-  CallGuard guard(gate);
+grpc::Status PredictionServiceImpl::Serve(const char* api, grpc::ServerContext* context,
+                                          const tfs::ModelSpec& spec, Body body) {
+  const absl::Time start = absl::Now();
+  CallGuard guard(gate_);
   if (!guard.entered()) return kShuttingDown;
-  if (testing_hooks) HoldForTesting(*context);
+  if (testing_hooks_) HoldForTesting(*context);
   AnsweredBy answered;
-  absl::Status status = ServeOnSnapshot(*manager, spec, body, &answered);
+  absl::Status status = ServeOnSnapshot(*manager_, spec, body, &answered);
   if (!answered.checkpoint.empty()) {
     context->AddTrailingMetadata(kCheckpointKey, answered.checkpoint);
     context->AddTrailingMetadata(kWeightsVersionKey, absl::StrCat(answered.generation));
   }
   if (!status.ok()) VLOG(1) << "request to " << spec.name() << " failed: " << status;
+  if (metrics_ != nullptr) {
+    const bool known = !answered.checkpoint.empty() || manager_->HasModel(spec.name());
+    metrics_->RecordRequest(known ? spec.name() : "", api, kGrpcEntrypoint, status,
+                            absl::Now() - start, answered.runtime);
+  }
   return ToGrpcStatus(status);
 }
-
-}  // namespace
 
 grpc::Status PredictionServiceImpl::Predict(grpc::ServerContext* context,
                                             const tfs::PredictRequest* request,
                                             tfs::PredictResponse* response) {
-  return Serve(manager_, gate_, testing_hooks_, context, request->model_spec(),
+  return Serve("Predict", context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
                  return RunPredict(h, w, *request, response);
                });
@@ -58,7 +65,7 @@ grpc::Status PredictionServiceImpl::Predict(grpc::ServerContext* context,
 grpc::Status PredictionServiceImpl::Classify(grpc::ServerContext* context,
                                              const tfs::ClassificationRequest* request,
                                              tfs::ClassificationResponse* response) {
-  return Serve(manager_, gate_, testing_hooks_, context, request->model_spec(),
+  return Serve("Classify", context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
                  return RunClassify(h, w, *request, response);
                });
@@ -67,7 +74,7 @@ grpc::Status PredictionServiceImpl::Classify(grpc::ServerContext* context,
 grpc::Status PredictionServiceImpl::Regress(grpc::ServerContext* context,
                                             const tfs::RegressionRequest* request,
                                             tfs::RegressionResponse* response) {
-  return Serve(manager_, gate_, testing_hooks_, context, request->model_spec(),
+  return Serve("Regress", context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
                  return RunRegress(h, w, *request, response);
                });
@@ -76,7 +83,7 @@ grpc::Status PredictionServiceImpl::Regress(grpc::ServerContext* context,
 grpc::Status PredictionServiceImpl::GetModelMetadata(grpc::ServerContext* context,
                                                      const tfs::GetModelMetadataRequest* request,
                                                      tfs::GetModelMetadataResponse* response) {
-  return Serve(manager_, gate_, testing_hooks_, context, request->model_spec(),
+  return Serve("GetModelMetadata", context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights&) {
                  return GetMetadata(h, *request, response);
                });

@@ -14,6 +14,7 @@
 #include <functional>
 
 #include "server/call_gate.h"
+#include "server/metrics.h"
 #include "server/model_manager.h"
 #include "tensorflow_serving/apis/model_service.grpc.pb.h"
 #include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
@@ -33,8 +34,10 @@ inline constexpr char kShuttingDownMessage[] =
 class PredictionServiceImpl final : public tensorflow::serving::PredictionService::Service {
  public:
   // `testing_hooks`: honour kTestingHoldMetadata (swapserve's own tests only).
-  PredictionServiceImpl(ModelManager* manager, CallGate* gate, bool testing_hooks = false)
-      : manager_(manager), gate_(gate), testing_hooks_(testing_hooks) {}
+  // `metrics`: where requests are recorded (null: nowhere).
+  PredictionServiceImpl(ModelManager* manager, CallGate* gate, Metrics* metrics,
+                        bool testing_hooks = false)
+      : manager_(manager), gate_(gate), metrics_(metrics), testing_hooks_(testing_hooks) {}
 
   grpc::Status Predict(grpc::ServerContext* context,
                        const tensorflow::serving::PredictRequest* request,
@@ -50,8 +53,13 @@ class PredictionServiceImpl final : public tensorflow::serving::PredictionServic
                                 tensorflow::serving::GetModelMetadataResponse* response) override;
 
  private:
+  template <typename Body>
+  grpc::Status Serve(const char* api, grpc::ServerContext* context,
+                     const tensorflow::serving::ModelSpec& spec, Body body);
+
   ModelManager* manager_;
   CallGate* gate_;
+  Metrics* metrics_;
   const bool testing_hooks_;
 };
 
