@@ -2,14 +2,17 @@
 # The deployment files are valid (ctest deploy_lint_test, label unit): yamllint with the
 # repository's .yamllint over deploy/compose.yaml and deploy/k8s/*.yaml; compose and
 # the Kubernetes Job run the same export and trainer commands; the Deployment has
-# its probes, non-root user, polling and grace period; and `kubectl kustomize
-# deploy/k8s` builds (offline). Without kubectl that last check is skipped
+# its probes, non-root user, polling and grace period; the REST port and the
+# metrics path agree across the flags, ports, Service, scrape annotations, compose,
+# deploy/monitoring.config and the Dockerfile; and `kubectl kustomize deploy/k8s`
+# builds (offline). Without kubectl that last check is skipped
 # (exit 77, reported by ctest as Skipped), which fails under CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 yamllint -s -c .yamllint deploy/compose.yaml deploy/k8s/*.yaml
 # Debian's interpreter, which has python3-yaml (a dependency of yamllint).
 /usr/bin/python3 - <<'PY'
+import re
 import yaml
 compose = yaml.safe_load(open("deploy/compose.yaml"))["services"]
 job = yaml.safe_load(open("deploy/k8s/trainer-job.yaml"))["spec"]["template"]["spec"]
@@ -28,6 +31,29 @@ assert pod["securityContext"]["runAsNonRoot"] is True
 assert flags["checkpoint_inotify"] == "false" and float(flags["checkpoint_poll_seconds"]) > 0
 pre_stop = int(c["lifecycle"]["preStop"]["exec"]["command"][1])
 assert pod["terminationGracePeriodSeconds"] > pre_stop + int(flags["shutdown_grace_seconds"])
+# REST and metrics: one port (the container's `http`, the Service's, the scrape
+# annotation's, compose's) and one path (the config file the image ships).
+rest = flags["rest_api_port"]
+ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+assert ports["http"] == int(rest) and ports["grpc"] == int(flags["port"]), ports
+service = next(yaml.safe_load_all(open("deploy/k8s/service.yaml")))
+assert {"name": "http", "port": int(rest), "targetPort": "http", "appProtocol": "http"} in \
+    service["spec"]["ports"], "the Service does not expose the REST port"
+notes = yaml.safe_load(open("deploy/k8s/server-deployment.yaml"))["spec"]["template"]["metadata"][
+    "annotations"]
+metrics_path = re.search(r'^\s*path:\s*"([^"]+)"', open("deploy/monitoring.config").read(),
+                         re.M).group(1)
+assert notes == {"prometheus.io/scrape": "true", "prometheus.io/port": rest,
+                 "prometheus.io/path": metrics_path}, notes
+server = compose["server"]["command"]
+assert f"--rest_api_port={rest}" in server and f"{rest}:{rest}" in compose["server"]["ports"]
+config = flags["monitoring_config_file"]
+assert f"--monitoring_config_file={config}" in server
+dockerfile = open("deploy/Dockerfile").read()
+assert f"COPY deploy/monitoring.config {config}\n" in dockerfile
+assert f'"--rest_api_port={rest}"' in dockerfile and f'"--monitoring_config_file={config}"' in \
+    dockerfile and re.search(rf"^EXPOSE .*\b{rest}\b", dockerfile, re.M), "Dockerfile's server stage"
+assert "!deploy/monitoring.config\n" in open(".dockerignore").read()
 PY
 if ! command -v kubectl >/dev/null; then
   echo "deploy_lint: yamllint and compose/Job consistency passed; kubectl is not installed"
