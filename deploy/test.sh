@@ -4,8 +4,9 @@
 # as plain containers sharing named volumes (the commands are read from
 # compose.yaml): export the untrained model, serve it following the checkpoint
 # volume, train, and check from the host with build/client/swapserve-cli that the
-# answers change and the trailers name the checkpoints; then restart the server
-# container and check it comes back serving the latest checkpoint.
+# answers change and the trailers name the checkpoints (and with curl that the REST
+# port answers and serves the metrics); then restart the server container and check
+# it comes back serving the latest checkpoint.
 #   bash deploy/test.sh          (as root on Debian 12; installs podman, runc, debootstrap)
 # Needs no registry: a missing debian:bookworm-slim is made with debootstrap from the
 # machine's Debian mirror. Podman runs with runc, cgroupfs and --network host.
@@ -19,7 +20,7 @@ say() { echo "== [$(($(date +%s) - started))s] $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 missing=()
-for tool in podman:podman runc:/usr/sbin/runc debootstrap:debootstrap python3-yaml:python3; do
+for tool in podman:podman runc:/usr/sbin/runc debootstrap:debootstrap python3-yaml:python3 curl:curl; do
   command -v "${tool#*:}" >/dev/null || missing+=("${tool%%:*}")
 done
 python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
@@ -116,7 +117,12 @@ print("\n".join(yaml.safe_load(open(sys.argv[1]))["services"][sys.argv[2]]["comm
 mapfile -t export_cmd < <(compose_command export)
 mapfile -t server_cmd < <(compose_command server)
 mapfile -t trainer_cmd < <(compose_command trainer)
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')"
+# Two free ports (both bound at once, so they differ): gRPC and REST. The server
+# runs on the host network, so compose's fixed 8500/8501 are replaced.
+read -r port rest_port < <(python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("", 0))
+print(*(x.getsockname()[1] for x in s))')
 server="localhost:$port"
 pm volume create "$id-models" >/dev/null
 pm volume create "$id-checkpoints" >/dev/null
@@ -149,10 +155,10 @@ print(a["weights"]["checkpoint"].split("/")[-1], a["weights"]["weights_version"]
       "".join(str(max(range(10), key=lambda k: v[i + k])) for i in range(0, len(v), 10)))'
 }
 
-say "server: ${server_cmd[*]} --port=$port"
+say "server: ${server_cmd[*]} --port=$port --rest_api_port=$rest_port"
 run_detached --name "$id-server" -e SWAPSERVE_PORT="$port" \
   -v "$id-models:/models:ro" -v "$id-checkpoints:/checkpoints:ro" \
-  swapserve:test "${server_cmd[@]}" --port="$port"
+  swapserve:test "${server_cmd[@]}" --port="$port" --rest_api_port="$rest_port"
 wait_serving
 pm healthcheck run "$id-server" >/dev/null || fail "the image's HEALTHCHECK does not pass"
 # The image's OpenBLAS keeps only the AVX2/AVX-512 kernels (deploy/build-openblas.sh):
@@ -166,6 +172,15 @@ fi
 first="$(predict)"
 echo "   before training: ${first:0:60}"
 [ "${first%% *}" = saved_model ] || fail "expected the exported weights first, got: $first"
+# The REST front (an httpGet readiness probe's path, docs/DEPLOY.md) names the
+# weights in its headers; the metrics are on the same port (deploy/monitoring.config).
+rest_headers="$(curl -sf -D - -o /dev/null "localhost:$rest_port/v1/models/mlp/metadata")" ||
+  fail "the REST front does not answer GET /v1/models/mlp/metadata on $rest_port"
+grep -qi '^swapserve-checkpoint: saved_model' <<<"$rest_headers" ||
+  fail "REST: no swapserve-checkpoint header naming saved_model: $rest_headers"
+metrics="$(curl -sf "localhost:$rest_port/monitoring/prometheus/metrics")" &&
+  grep -q '^# TYPE ' <<<"$metrics" ||
+  fail "no Prometheus metrics at localhost:$rest_port/monitoring/prometheus/metrics"
 
 say "trainer: ${trainer_cmd[*]} --epochs=1"
 run_detached --name "$id-trainer" "${checkpoints[@]}" swapserve-trainer:test \
