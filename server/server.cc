@@ -73,6 +73,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat(o.listen_address, ":", o.port),
                            grpc::InsecureServerCredentials(), &server->port_);
+  // gRPC sets SO_REUSEPORT by default: a second daemon on the same port would
+  // start and silently split the connections with the first.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(o.max_message_bytes);
   builder.SetMaxSendMessageSize(o.max_message_bytes);
   if (o.grpc_max_threads > 0) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "model/formats/checkpoint_state.h"
@@ -104,6 +105,24 @@ TEST(ServerLifecycleTest, SigtermDrainsCallsInProgressAndRefusesNewOnes) {
   EXPECT_EQ(held_ok, held) << d->Log();
   EXPECT_EQ(refused, 5);
   EXPECT_EQ(exit_code, 0) << d->Log();
+}
+
+// A second daemon on a port already served is an error, not a silent share of
+// its connections (gRPC turns SO_REUSEPORT on unless told not to); the same
+// for the REST port.
+TEST(ServerLifecycleTest, TakenPortsAreStartErrors) {
+  SS_REQUIRE_FIXTURE(base, "tf_serving/saved_model_half_plus_two_cpu");
+  auto first = Daemon::Start({"--model_base_path=" + base}, true);
+  ASSERT_NE(first, nullptr);
+  const std::string swapserve = BuiltProgram("server/swapserve") + " --model_base_path=" + base;
+  const std::string grpc_port = first->address().substr(first->address().rfind(':') + 1);
+  CommandResult grpc = RunCommand(swapserve + " --port=" + grpc_port);
+  EXPECT_EQ(grpc.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(grpc.err, "cannot listen on 0.0.0.0:" + grpc_port)) << grpc.err;
+  CommandResult rest = RunCommand(swapserve + " --port=0 --rest_api_port=" +
+                                  std::to_string(first->rest_port()));
+  EXPECT_EQ(rest.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(rest.err, "Address already in use")) << rest.err;
 }
 
 // SIGTERM during a stream of real requests (a few milliseconds each): every

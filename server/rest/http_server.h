@@ -75,7 +75,8 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 struct HttpServerOptions {
   std::string address = "0.0.0.0";
   int port = 8501;  // 0: any free port (read it back with port())
-  // Event-loop threads; 0: the hardware concurrency, like TF Serving.
+  // Event-loop threads; 0: the hardware concurrency (the daemon passes
+  // --rest_api_num_threads, whose 0 means four per core, as in TF Serving).
   int num_threads = 0;
   // Read/write inactivity timeout per connection (slow or stalled clients,
   // idle keep-alive connections).
