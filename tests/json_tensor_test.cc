@@ -491,6 +491,14 @@ TEST(JsonTensorTest, MultipleNamedRowErrors) {
           .ToString(),
       HasSubstr("key: extra of 'instances' list. Error: INVALID_ARGUMENT: JSON "
                 "object: does not have named input: extra"));
+  // A key given twice, with another missing, is refused: its values must not
+  // land in one row of one input while the other input stays empty.
+  EXPECT_THAT(
+      DecodeError(R"({"instances": [{"int_tensor": [1], "int_tensor": [2]}]})",
+                  d)
+          .ToString(),
+      HasSubstr("key: int_tensor of 'instances' list. Error: INVALID_ARGUMENT: "
+                "JSON object: has named input int_tensor twice"));
   const Dtypes one = {{"str_tensor", tensorflow::DT_STRING}};
   EXPECT_THAT(
       DecodeError(
@@ -524,7 +532,7 @@ TEST(JsonTensorTest, BodyShapeErrors) {
   r = Decode(R"({"instances": [[], []]})", d);
   EXPECT_EQ(Dims(r.inputs().at("x")), (std::vector<int64_t>{2, 0}));
   EXPECT_THAT(DecodeError(R"({"instances": [1,]})", d).ToString(),
-              HasSubstr("JSON Parse error: parse error at line 1"));
+              HasSubstr("JSON Parse error: Invalid value. at offset: 17"));
 }
 
 TEST(JsonTensorTest, HostileNesting) {

@@ -20,7 +20,11 @@ using internal::DtypeString;
 using internal::FormatError;
 using internal::IsBase64Object;
 using internal::IsLossless;
-using internal::json;
+using internal::FindMember;
+using internal::IsInteger;
+using internal::JsonDocument;
+using internal::JsonValue;
+using internal::StringOf;
 using internal::LossyError;
 using internal::Magnitude;
 using internal::TypeError;
@@ -50,9 +54,9 @@ void AppendRaw(T value, TensorProto* proto) {
 }
 
 template <typename T>
-absl::Status AppendInteger(const json& v, DataType dtype, TensorProto* proto) {
-  if (!v.is_number_integer()) return TypeError(v, dtype);
-  const bool negative = !v.is_number_unsigned() && v.get<int64_t>() < 0;
+absl::Status AppendInteger(const JsonValue& v, DataType dtype, TensorProto* proto) {
+  if (!IsInteger(v)) return TypeError(v, dtype);
+  const bool negative = !v.IsUint64();
   const uint64_t magnitude = Magnitude(v);
   const bool fits =
       negative
@@ -60,7 +64,7 @@ absl::Status AppendInteger(const json& v, DataType dtype, TensorProto* proto) {
                                                     << (sizeof(T) * 8 - 1)
           : magnitude <= static_cast<uint64_t>(std::numeric_limits<T>::max());
   if (!fits) return TypeError(v, dtype);
-  AppendRaw(static_cast<T>(negative ? v.get<int64_t>()
+  AppendRaw(static_cast<T>(negative ? v.GetInt64()
                                     : static_cast<int64_t>(magnitude)),
             proto);
   return absl::OkStatus();
@@ -68,10 +72,10 @@ absl::Status AppendInteger(const json& v, DataType dtype, TensorProto* proto) {
 
 // Half and bfloat16 (which TF Serving does not take): any number within range.
 template <typename T>
-absl::Status AppendLowPrecision(const json& v, DataType dtype,
+absl::Status AppendLowPrecision(const JsonValue& v, DataType dtype,
                                 TensorProto* proto) {
-  if (!v.is_number()) return TypeError(v, dtype);
-  const double d = v.get<double>();
+  if (!v.IsNumber()) return TypeError(v, dtype);
+  const double d = v.GetDouble();
   const double max = static_cast<double>(Eigen::NumTraits<T>::highest());
   if (std::isfinite(d) && std::abs(d) > max) {
     return LossyError(v, DtypeString(dtype));
@@ -81,17 +85,17 @@ absl::Status AppendLowPrecision(const json& v, DataType dtype,
 }
 
 // Appends one JSON leaf (not an array) as an element of `dtype`.
-absl::Status AppendLeaf(const json& v, DataType dtype, TensorProto* proto) {
+absl::Status AppendLeaf(const JsonValue& v, DataType dtype, TensorProto* proto) {
   switch (dtype) {
     case tensorflow::DT_FLOAT:
-      if (!v.is_number()) return TypeError(v, dtype);
+      if (!v.IsNumber()) return TypeError(v, dtype);
       if (!IsLossless<float>(v)) return LossyError(v, "float");
-      AppendRaw(static_cast<float>(v.get<double>()), proto);
+      AppendRaw(static_cast<float>(v.GetDouble()), proto);
       return absl::OkStatus();
     case tensorflow::DT_DOUBLE:
-      if (!v.is_number()) return TypeError(v, dtype);
+      if (!v.IsNumber()) return TypeError(v, dtype);
       if (!IsLossless<double>(v)) return LossyError(v, "double");
-      AppendRaw(v.get<double>(), proto);
+      AppendRaw(v.GetDouble(), proto);
       return absl::OkStatus();
     case tensorflow::DT_HALF:
       return AppendLowPrecision<Eigen::half>(v, dtype, proto);
@@ -114,13 +118,13 @@ absl::Status AppendLeaf(const json& v, DataType dtype, TensorProto* proto) {
     case tensorflow::DT_UINT64:
       return AppendInteger<uint64_t>(v, dtype, proto);
     case tensorflow::DT_BOOL:
-      if (!v.is_boolean()) return TypeError(v, dtype);
-      AppendRaw<uint8_t>(v.get<bool>() ? 1 : 0, proto);
+      if (!v.IsBool()) return TypeError(v, dtype);
+      AppendRaw<uint8_t>(v.GetBool() ? 1 : 0, proto);
       return absl::OkStatus();
     case tensorflow::DT_STRING:
-      if (v.is_object()) return DecodeBase64(v, proto->add_string_val());
-      if (!v.is_string()) return TypeError(v, dtype);
-      proto->add_string_val(v.get_ref<const std::string&>());
+      if (v.IsObject()) return DecodeBase64(v, proto->add_string_val());
+      if (!v.IsString()) return TypeError(v, dtype);
+      proto->add_string_val()->assign(v.GetString(), v.GetStringLength());
       return absl::OkStatus();
     default:
       return absl::UnimplementedError(
@@ -132,21 +136,21 @@ absl::Status AppendLeaf(const json& v, DataType dtype, TensorProto* proto) {
 // --- Tensors -----------------------------------------------------------------
 
 // The shape the nesting implies, following first elements (a scalar has none).
-std::vector<int64_t> DenseShape(const json& v) {
+std::vector<int64_t> DenseShape(const JsonValue& v) {
   std::vector<int64_t> dims;
-  for (const json* p = &v; p->is_array(); p = &(*p)[0]) {
-    dims.push_back(static_cast<int64_t>(p->size()));
-    if (p->empty()) break;
+  for (const JsonValue* p = &v; p->IsArray(); p = &(*p)[0]) {
+    dims.push_back(static_cast<int64_t>(p->Size()));
+    if (p->Empty()) break;
   }
   return dims;
 }
 
 // Appends the values of `v` (nested as `dims`) to `proto`, counting them.
-absl::Status FillValues(const json& v, size_t level,
+absl::Status FillValues(const JsonValue& v, size_t level,
                         const std::vector<int64_t>& dims, DataType dtype,
                         std::vector<int64_t>* path, TensorProto* proto,
                         int64_t* count) {
-  if (!v.is_array()) {
+  if (!v.IsArray()) {
     if (level != dims.size()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "JSON Value: ", ValueString(v), " found at incorrect level: ",
@@ -166,12 +170,12 @@ absl::Status FillValues(const json& v, size_t level,
         absl::StrCat("Encountered list at unexpected level: ", level,
                      " expected < ", dims.size(), PathString(*path)));
   }
-  if (static_cast<int64_t>(v.size()) != dims[level]) {
+  if (static_cast<int64_t>(v.Size()) != dims[level]) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "Encountered list at unexpected size: ", v.size(), " at level: ", level,
+        "Encountered list at unexpected size: ", v.Size(), " at level: ", level,
         " expected size: ", dims[level], PathString(*path)));
   }
-  for (size_t i = 0; i < v.size(); ++i) {
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
     path->push_back(static_cast<int64_t>(i));
     RETURN_IF_ERROR(
         FillValues(v[i], level + 1, dims, dtype, path, proto, count));
@@ -187,7 +191,7 @@ void SetShape(const std::vector<int64_t>& dims, TensorProto* proto) {
 }
 
 // A whole tensor from one JSON value (columnar format).
-absl::Status FillTensor(const json& v, DataType dtype, TensorProto* proto) {
+absl::Status FillTensor(const JsonValue& v, DataType dtype, TensorProto* proto) {
   proto->Clear();
   proto->set_dtype(dtype);
   const std::vector<int64_t> dims = DenseShape(v);
@@ -205,9 +209,10 @@ struct RowInput {
   bool seen = false;
   std::vector<int64_t> row_dims;
   int64_t row_size = 0;
+  size_t rows = 0;  // Rows that gave this input (object rows).
 };
 
-absl::Status AddInstanceItem(const json& item, RowInput* in) {
+absl::Status AddInstanceItem(const JsonValue& item, RowInput* in) {
   const std::vector<int64_t> dims = DenseShape(item);
   std::vector<int64_t> path;
   int64_t size = 0;
@@ -228,24 +233,32 @@ absl::Status AddInstanceItem(const json& item, RowInput* in) {
   return absl::OkStatus();
 }
 
-bool IsNamedRow(const json& v) { return v.is_object() && !IsBase64Object(v); }
+bool IsNamedRow(const JsonValue& v) { return v.IsObject() && !IsBase64Object(v); }
 
-absl::Status AddObjectRow(const json& row, size_t index,
+absl::Status AddObjectRow(const JsonValue& row, size_t index,
                           std::map<std::string, RowInput>* inputs) {
-  for (const auto& [name, value] : row.items()) {
+  for (const auto& member : row.GetObject()) {
+    const std::string name(StringOf(member.name));
     const auto it = inputs->find(name);
-    absl::Status s =
-        it == inputs->end()
-            ? absl::InvalidArgumentError(absl::StrCat(
-                  "JSON object: does not have named input: ", name))
-            : AddInstanceItem(value, &it->second);
+    absl::Status s;
+    if (it == inputs->end()) {
+      s = absl::InvalidArgumentError(
+          absl::StrCat("JSON object: does not have named input: ", name));
+    } else if (it->second.rows != index) {
+      // A key given twice would put two values into one row of its input.
+      s = absl::InvalidArgumentError(
+          absl::StrCat("JSON object: has named input ", name, " twice"));
+    } else {
+      s = AddInstanceItem(member.value, &it->second);
+      ++it->second.rows;
+    }
     if (!s.ok()) {
       return Wrap(absl::StrCat("Failed to process element: ", index,
                                " key: ", name, " of 'instances' list."),
                   s);
     }
   }
-  if (row.size() != inputs->size()) {
+  if (row.MemberCount() != inputs->size()) {
     std::vector<std::string> names;
     for (const auto& [name, unused] : *inputs) names.push_back(name);
     return absl::InvalidArgumentError(
@@ -257,7 +270,7 @@ absl::Status AddObjectRow(const json& row, size_t index,
 }
 
 absl::Status FillFromInstances(
-    const json& instances, const std::map<std::string, DataType>& dtypes,
+    const JsonValue& instances, const std::map<std::string, DataType>& dtypes,
     google::protobuf::Map<std::string, TensorProto>* tensors) {
   const bool named = IsNamedRow(instances[0]);
   if (!named && dtypes.size() > 1) {
@@ -273,8 +286,8 @@ absl::Status FillFromInstances(
     in.dtype = dtype;
     in.proto = proto;
   }
-  for (size_t i = 0; i < instances.size(); ++i) {
-    const json& row = instances[i];
+  for (rapidjson::SizeType i = 0; i < instances.Size(); ++i) {
+    const JsonValue& row = instances[i];
     if (named != IsNamedRow(row)) {
       return absl::InvalidArgumentError(
           absl::StrCat(named ? "Expecting object but got list at item "
@@ -293,7 +306,7 @@ absl::Status FillFromInstances(
     }
   }
   for (auto& [name, in] : inputs) {
-    std::vector<int64_t> dims = {static_cast<int64_t>(instances.size())};
+    std::vector<int64_t> dims = {static_cast<int64_t>(instances.Size())};
     dims.insert(dims.end(), in.row_dims.begin(), in.row_dims.end());
     SetShape(dims, in.proto);
   }
@@ -301,9 +314,9 @@ absl::Status FillFromInstances(
 }
 
 absl::Status FillFromInputs(
-    const json& value, const std::map<std::string, DataType>& dtypes,
+    const JsonValue& value, const std::map<std::string, DataType>& dtypes,
     google::protobuf::Map<std::string, TensorProto>* tensors) {
-  if (!value.is_object() || IsBase64Object(value)) {
+  if (!value.IsObject() || IsBase64Object(value)) {
     if (dtypes.size() > 1) {
       return absl::InvalidArgumentError(
           "inputs is a plain value/list, but expecting an object as multiple "
@@ -317,8 +330,8 @@ absl::Status FillFromInputs(
     return absl::OkStatus();
   }
   for (const auto& [name, dtype] : dtypes) {
-    const auto it = value.find(name);
-    if (it == value.end()) {
+    const JsonValue* it = FindMember(value, name);
+    if (it == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("Missing named input: ", name, " in 'inputs' object."));
     }
@@ -335,7 +348,7 @@ absl::Status FillFromInputs(
 absl::Status FillPredictRequestFromJson(
     absl::string_view body, const InputDtypes& dtypes,
     tensorflow::serving::PredictRequest* request, JsonFormat* format) {
-  json doc;
+  JsonDocument doc;
   RETURN_IF_ERROR(internal::ParseBody(body, &doc));
   RETURN_IF_ERROR(internal::FillSignature(doc, request));
   const std::string& signature = request->model_spec().signature_name();
@@ -346,24 +359,24 @@ absl::Status FillPredictRequestFromJson(
                      signature.empty() ? "DEFAULT" : signature));
   }
   request->mutable_inputs()->clear();
-  const auto instances = doc.find("instances");
-  const auto columns = doc.find("inputs");
-  if (instances != doc.end() && columns != doc.end()) {
+  const JsonValue* instances = FindMember(doc, "instances");
+  const JsonValue* columns = FindMember(doc, "inputs");
+  if (instances != nullptr && columns != nullptr) {
     return FormatError(doc,
                        "Not formatted correctly expecting only one of "
                        "'inputs' or 'instances' keys to exist ");
   }
-  if (instances != doc.end()) {
-    if (!instances->is_array()) {
+  if (instances != nullptr) {
+    if (!instances->IsArray()) {
       return FormatError(doc, "Expecting 'instances' to be an list/array");
     }
-    if (instances->empty()) {
+    if (instances->Empty()) {
       return FormatError(doc, "No values in 'instances' array");
     }
     *format = JsonFormat::kRow;
     return FillFromInstances(*instances, inputs, request->mutable_inputs());
   }
-  if (columns != doc.end()) {
+  if (columns != nullptr) {
     *format = JsonFormat::kColumnar;
     return FillFromInputs(*columns, inputs, request->mutable_inputs());
   }
@@ -401,67 +414,67 @@ absl::Status CheckKind(const std::string& name, const Feature& feature,
                    " expecting type: ", KindString(feature)));
 }
 
-absl::Status UnexpectedType(const std::string& name, const json& v) {
+absl::Status UnexpectedType(const std::string& name, const JsonValue& v) {
   return absl::InvalidArgumentError(absl::StrCat(
       "Feature: ", name,
       " has element with unexpected JSON type: ", internal::JsonTypeString(v)));
 }
 
-absl::Status AddNumberToFeature(const json& v, const std::string& name,
+absl::Status AddNumberToFeature(const JsonValue& v, const std::string& name,
                                 Feature* feature) {
-  if (v.is_number_float()) {
+  if (v.IsDouble()) {
     RETURN_IF_ERROR(CheckKind(name, *feature, Feature::kFloatList));
     if (!IsLossless<float>(v)) return LossyError(v, "float");
     feature->mutable_float_list()->add_value(
-        static_cast<float>(v.get<double>()));
+        static_cast<float>(v.GetDouble()));
     return absl::OkStatus();
   }
   RETURN_IF_ERROR(CheckKind(name, *feature, Feature::kInt64List));
-  if (v.is_number_unsigned() &&
-      v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+  if (!v.IsInt64()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Feature: ", name, " has uint64 element. Only int64 is supported."));
   }
-  feature->mutable_int64_list()->add_value(v.get<int64_t>());
+  feature->mutable_int64_list()->add_value(v.GetInt64());
   return absl::OkStatus();
 }
 
 // TF Serving's AddValueToFeature.
-absl::Status AddValueToFeature(const json& v, const std::string& name,
+absl::Status AddValueToFeature(const JsonValue& v, const std::string& name,
                                Feature* feature) {
-  switch (v.type()) {
-    case json::value_t::boolean:
+  switch (v.GetType()) {
+    case rapidjson::kFalseType:
+    case rapidjson::kTrueType:
       RETURN_IF_ERROR(CheckKind(name, *feature, Feature::kInt64List));
-      feature->mutable_int64_list()->add_value(v.get<bool>() ? 1 : 0);
+      feature->mutable_int64_list()->add_value(v.GetBool() ? 1 : 0);
       return absl::OkStatus();
-    case json::value_t::string:
+    case rapidjson::kStringType:
       RETURN_IF_ERROR(CheckKind(name, *feature, Feature::kBytesList));
-      feature->mutable_bytes_list()->add_value(v.get_ref<const std::string&>());
+      feature->mutable_bytes_list()->add_value(std::string(StringOf(v)));
       return absl::OkStatus();
-    case json::value_t::object:
+    case rapidjson::kObjectType:
       if (!IsBase64Object(v)) return UnexpectedType(name, v);
       RETURN_IF_ERROR(CheckKind(name, *feature, Feature::kBytesList));
       return DecodeBase64(v, feature->mutable_bytes_list()->add_value());
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-    case json::value_t::number_float:
+    case rapidjson::kNumberType:
       return AddNumberToFeature(v, name, feature);
     default:  // null, nested arrays
       return UnexpectedType(name, v);
   }
 }
 
-absl::Status MakeExample(const json& v, tensorflow::Example* example) {
-  if (!v.is_object()) {
+absl::Status MakeExample(const JsonValue& v, tensorflow::Example* example) {
+  if (!v.IsObject()) {
     return absl::InvalidArgumentError(
         absl::StrCat("Example must be JSON object but got JSON ",
                      internal::JsonTypeString(v)));
   }
   auto* features = example->mutable_features()->mutable_feature();
-  for (const auto& [name, content] : v.items()) {
+  for (const auto& member : v.GetObject()) {
+    const std::string name(StringOf(member.name));
+    const JsonValue& content = member.value;
     Feature feature;
-    if (content.is_array()) {
-      for (const json& item : content) {
+    if (content.IsArray()) {
+      for (const JsonValue& item : content.GetArray()) {
         RETURN_IF_ERROR(AddValueToFeature(item, name, &feature));
       }
     } else {
@@ -474,31 +487,31 @@ absl::Status MakeExample(const json& v, tensorflow::Example* example) {
 
 template <typename Request>
 absl::Status FillExamplesRequest(absl::string_view body, Request* request) {
-  json doc;
+  JsonDocument doc;
   RETURN_IF_ERROR(internal::ParseBody(body, &doc));
   RETURN_IF_ERROR(internal::FillSignature(doc, request));
   auto* input = request->mutable_input();
   input->Clear();
-  const auto context = doc.find("context");
-  const bool has_context = context != doc.end();
+  const JsonValue* context = FindMember(doc, "context");
+  const bool has_context = context != nullptr;
   if (has_context) {
     RETURN_IF_ERROR(MakeExample(
         *context,
         input->mutable_example_list_with_context()->mutable_context()));
   }
-  const auto examples = doc.find("examples");
-  if (examples == doc.end()) {
+  const JsonValue* examples = FindMember(doc, "examples");
+  if (examples == nullptr) {
     return FormatError(doc,
                        "When method is classify, key 'examples' is "
                        "expected and was not found");
   }
-  if (!examples->is_array()) {
+  if (!examples->IsArray()) {
     return FormatError(doc, "Expecting 'examples' value to be an list/array");
   }
-  if (examples->empty()) {
+  if (examples->Empty()) {
     return FormatError(doc, "'examples' value is an empty array");
   }
-  for (const json& example : *examples) {
+  for (const JsonValue& example : examples->GetArray()) {
     RETURN_IF_ERROR(MakeExample(
         example,
         has_context ? input->mutable_example_list_with_context()->add_examples()

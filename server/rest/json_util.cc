@@ -3,13 +3,13 @@
 #include "server/rest/json_util.h"
 
 #include <charconv>
-#include <exception>
-#include <vector>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "model/tensor.h"
-#include "model/util/status_macros.h"
+#include "rapidjson/error/en.h"
+#include "rapidjson/memorystream.h"
+#include "rapidjson/reader.h"
 #include "server/rest/json_tensor.h"
 
 namespace swapserve::server::rest::internal {
@@ -19,208 +19,155 @@ constexpr size_t kMaxValueInMessage = 256;
 
 // --- Parsing -----------------------------------------------------------------
 
-// A NaN/Infinity literal the pre-pass replaced by the string literal with this
-// ordinal (counting every string literal, keys included, in document order).
-struct NonFinite {
-  size_t ordinal;
-  double value;
-};
+// TF Serving's flags, plus iterative parsing (no recursion, whatever the input)
+// and UTF-8 validation (a string must be able to go back out as JSON).
+constexpr unsigned kParseFlags =
+    rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag |
+    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
 
-struct Literal {
-  absl::string_view text;
-  double value;
-};
-
-// The spellings rapidjson's kParseNanAndInfFlag (TF Serving's parser) accepts,
-// longest first.
-constexpr Literal kNonFiniteLiterals[] = {
-    {"-Infinity", -std::numeric_limits<double>::infinity()},
-    {"Infinity", std::numeric_limits<double>::infinity()},
-    {"-Inf", -std::numeric_limits<double>::infinity()},
-    {"Inf", std::numeric_limits<double>::infinity()},
-    {"-NaN", std::numeric_limits<double>::quiet_NaN()},
-    {"NaN", std::numeric_limits<double>::quiet_NaN()},
-};
-
-bool EndsToken(absl::string_view body, size_t i) {
-  return i >= body.size() || absl::string_view(" \t\r\n,]}:").find(body[i]) !=
-                                 absl::string_view::npos;
-}
-
-// Scans `body` outside string literals: checks the depth and rewrites each
-// NaN/Infinity literal into a string literal of the same length (so parse error
-// offsets stay right), recorded in `marks`. `rewritten` stays empty when there
-// is nothing to rewrite.
-absl::Status PrePass(absl::string_view body, std::string* rewritten,
-                     std::vector<NonFinite>* marks) {
-  size_t ordinal = 0;
-  int depth = 0;
-  for (size_t i = 0; i < body.size();) {
-    const char c = body[i];
-    if (c == '"') {
-      ++ordinal;
-      for (++i; i < body.size() && body[i] != '"'; ++i) {
-        if (body[i] == '\\') ++i;
-      }
-      ++i;
-      continue;
-    }
-    if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("JSON Parse error: nesting deeper than ",
-                         kMaxJsonDepth, " levels at offset: ", i));
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
-    } else if (c == 'N' || c == 'I' || c == '-') {
-      for (const Literal& lit : kNonFiniteLiterals) {
-        if (!absl::StartsWith(body.substr(i), lit.text) ||
-            !EndsToken(body, i + lit.text.size())) {
-          continue;
-        }
-        if (rewritten->empty()) rewritten->assign(body.data(), body.size());
-        (*rewritten)[i] = '"';
-        (*rewritten)[i + lit.text.size() - 1] = '"';
-        marks->push_back({ordinal++, lit.value});
-        i += lit.text.size() - 1;
-        break;
-      }
-    }
-    ++i;
-  }
-  return absl::OkStatus();
-}
-
-// Builds the DOM; turns the pre-pass's marked strings back into numbers and
-// keeps a second depth bound (the pre-pass's is the one that reports).
-class BoundedSax {
+// Forwards the reader's events to the document, refusing nesting deeper than
+// kMaxJsonDepth (the decoder recurses over the DOM). Stops the parse at the
+// bracket that goes one level too deep.
+class DepthBound {
  public:
-  BoundedSax(json* root, const std::vector<NonFinite>* marks)
-      : dom_(*root, /*allow_exceptions=*/false), marks_(marks) {}
+  explicit DepthBound(JsonDocument* doc) : doc_(doc) {}
 
-  bool null() { return dom_.null(); }
-  bool boolean(bool v) { return dom_.boolean(v); }
-  bool number_integer(json::number_integer_t v) {
-    return dom_.number_integer(v);
+  bool Null() { return doc_->Null(); }
+  bool Bool(bool b) { return doc_->Bool(b); }
+  bool Int(int i) { return doc_->Int(i); }
+  bool Uint(unsigned i) { return doc_->Uint(i); }
+  bool Int64(int64_t i) { return doc_->Int64(i); }
+  bool Uint64(uint64_t i) { return doc_->Uint64(i); }
+  bool Double(double d) { return doc_->Double(d); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
+    return doc_->RawNumber(s, n, copy);
   }
-  bool number_unsigned(json::number_unsigned_t v) {
-    return dom_.number_unsigned(v);
+  bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    return doc_->String(s, n, copy);
   }
-  bool number_float(json::number_float_t v, const json::string_t& s) {
-    return dom_.number_float(v, s);
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    return doc_->Key(s, n, copy);
   }
-  bool string(json::string_t& s) {
-    const NonFinite* mark = NextMark();
-    return mark ? dom_.number_float(mark->value, s) : dom_.string(s);
+  bool StartObject() { return Enter() && doc_->StartObject(); }
+  bool EndObject(rapidjson::SizeType n) {
+    return --depth_, doc_->EndObject(n);
   }
-  bool binary(json::binary_t& b) { return dom_.binary(b); }
-  bool start_object(std::size_t n) { return Enter() && dom_.start_object(n); }
-  bool key(json::string_t& s) {
-    if (NextMark() != nullptr) {
-      error_ = "NaN/Infinity cannot be an object key";
-      return false;
-    }
-    return dom_.key(s);
-  }
-  bool end_object() { return --depth_, dom_.end_object(); }
-  bool start_array(std::size_t n) { return Enter() && dom_.start_array(n); }
-  bool end_array() { return --depth_, dom_.end_array(); }
-  template <typename Exception>
-  bool parse_error(std::size_t position, const std::string&,
-                   const Exception& ex) {
-    absl::string_view what = ex.what();
-    const size_t bracket = what.find("] ");
-    if (bracket != absl::string_view::npos) what.remove_prefix(bracket + 2);
-    error_ = absl::StrCat(what, " at offset: ", position);
-    return false;
-  }
+  bool StartArray() { return Enter() && doc_->StartArray(); }
+  bool EndArray(rapidjson::SizeType n) { return --depth_, doc_->EndArray(n); }
 
-  const std::string& error() const { return error_; }
+  bool too_deep() const { return too_deep_; }
 
  private:
   bool Enter() {
     if (++depth_ <= kMaxJsonDepth) return true;
-    error_ = "nesting too deep";
+    too_deep_ = true;
     return false;
   }
-  const NonFinite* NextMark() {
-    const size_t ordinal = strings_++;
-    if (next_ < marks_->size() && (*marks_)[next_].ordinal == ordinal) {
-      return &(*marks_)[next_++];
-    }
-    return nullptr;
-  }
 
-  nlohmann::detail::json_sax_dom_parser<json> dom_;
-  const std::vector<NonFinite>* marks_;
-  size_t next_ = 0;
-  size_t strings_ = 0;
+  JsonDocument* doc_;
   int depth_ = 0;
-  std::string error_;
+  bool too_deep_ = false;
 };
 
 // For messages: compact, NaN/Infinity as TF Serving spells them, truncated.
-void AppendValue(std::string* out, const json& v) {
+void AppendValue(std::string* out, const JsonValue& v) {
   if (out->size() > kMaxValueInMessage) return;
-  if (v.is_number_float()) return AppendDecimal(out, v.get<double>(), false);
-  if (v.is_string()) {
-    // Cut long strings at a character boundary: the message may go into JSON.
-    absl::string_view text = v.get_ref<const std::string&>();
-    if (text.size() > kMaxValueInMessage) {
-      size_t cut = kMaxValueInMessage;
-      while (cut > 0 &&
-             (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) {
-        --cut;
+  switch (v.GetType()) {
+    case rapidjson::kNullType:
+      out->append("null");
+      return;
+    case rapidjson::kFalseType:
+      out->append("false");
+      return;
+    case rapidjson::kTrueType:
+      out->append("true");
+      return;
+    case rapidjson::kNumberType:
+      if (v.IsDouble()) return AppendDecimal(out, v.GetDouble(), false);
+      if (v.IsUint64()) return absl::StrAppend(out, v.GetUint64());
+      return absl::StrAppend(out, v.GetInt64());
+    case rapidjson::kStringType: {
+      // Cut long strings at a character boundary: the message may go into
+      // JSON.
+      absl::string_view text = StringOf(v);
+      if (text.size() > kMaxValueInMessage) {
+        size_t cut = kMaxValueInMessage;
+        while (cut > 0 &&
+               (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) {
+          --cut;
+        }
+        text = text.substr(0, cut);
       }
-      text = text.substr(0, cut);
+      return AppendQuoted(out, text);
     }
-    return AppendQuoted(out, text);
+    case rapidjson::kArrayType:
+    case rapidjson::kObjectType:
+      break;
   }
-  if (!v.is_structured()) {
-    out->append(v.dump());
+  const bool is_array = v.IsArray();
+  out->push_back(is_array ? '[' : '{');
+  const auto more = [&](bool first) {
+    if (!first) out->push_back(',');
+    return out->size() <= kMaxValueInMessage;
+  };
+  bool first = true;
+  if (is_array) {
+    for (const JsonValue& item : v.GetArray()) {
+      if (!more(first)) {
+        out->append("...");
+        return;
+      }
+      first = false;
+      AppendValue(out, item);
+    }
+  } else {
+    for (const auto& member : v.GetObject()) {
+      if (!more(first)) {
+        out->append("...");
+        return;
+      }
+      first = false;
+      AppendQuoted(out, StringOf(member.name));
+      out->push_back(':');
+      AppendValue(out, member.value);
+    }
+  }
+  if (out->size() > kMaxValueInMessage) {
+    out->append("...");
     return;
   }
-  out->push_back(v.is_array() ? '[' : '{');
-  bool first = true;
-  for (auto it = v.begin(); it != v.end(); ++it) {
-    if (!first) out->push_back(',');
-    first = false;
-    if (v.is_object()) AppendQuoted(out, it.key()), out->push_back(':');
-    AppendValue(out, *it);
-    if (out->size() > kMaxValueInMessage) {
-      out->append("...");
-      return;
-    }
-  }
-  out->push_back(v.is_array() ? ']' : '}');
+  out->push_back(is_array ? ']' : '}');
 }
 
 }  // namespace
 
-absl::Status ParseBody(absl::string_view body, json* doc) {
-  if (body.empty()) {
+absl::Status ParseBody(absl::string_view body, JsonDocument* doc) {
+  rapidjson::MemoryStream bytes(body.data(), body.size());
+  rapidjson::Reader reader;
+  DepthBound bound(doc);
+  const auto parse = [&](JsonDocument&) {
+    return !reader.Parse<kParseFlags>(bytes, bound).IsError();
+  };
+  doc->Populate(parse);
+  if (bound.too_deep()) {
     return absl::InvalidArgumentError(
-        "JSON Parse error: The document is empty");
+        absl::StrCat("JSON Parse error: nesting deeper than ", kMaxJsonDepth,
+                     " levels at offset: ", reader.GetErrorOffset()));
   }
-  std::string rewritten;
-  std::vector<NonFinite> marks;
-  RETURN_IF_ERROR(PrePass(body, &rewritten, &marks));
-  const absl::string_view text = rewritten.empty() ? body : rewritten;
-  BoundedSax sax(doc, &marks);
-  bool ok = false;
-  try {
-    ok = json::sax_parse(text.begin(), text.end(), &sax);
-  } catch (const std::exception& e) {
+  if (reader.HasParseError()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("JSON Parse error: ", e.what()));
+        absl::StrCat("JSON Parse error: ",
+                     rapidjson::GetParseError_En(reader.GetParseErrorCode()),
+                     " at offset: ", reader.GetErrorOffset()));
   }
-  if (!ok) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("JSON Parse error: ", sax.error()));
-  }
-  if (!doc->is_object()) return FormatError(*doc, "Is not object");
+  if (!doc->IsObject()) return FormatError(*doc, "Is not object");
   return absl::OkStatus();
+}
+
+const JsonValue* FindMember(const JsonValue& v, absl::string_view key) {
+  const auto it = v.FindMember(JsonValue(rapidjson::StringRef(
+      key.data(), static_cast<rapidjson::SizeType>(key.size()))));
+  return it == v.MemberEnd() ? nullptr : &it->value;
 }
 
 // --- Messages ----------------------------------------------------------------
@@ -264,36 +211,39 @@ std::string DtypeString(tensorflow::DataType dtype) {
   }
 }
 
-const char* JsonTypeString(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
+const char* JsonTypeString(const JsonValue& v) {
+  switch (v.GetType()) {
+    case rapidjson::kNullType:
       return "Null";
-    case json::value_t::boolean:
-      return v.get<bool>() ? "True" : "False";
-    case json::value_t::object:
+    case rapidjson::kFalseType:
+      return "False";
+    case rapidjson::kTrueType:
+      return "True";
+    case rapidjson::kObjectType:
       return "Object";
-    case json::value_t::array:
+    case rapidjson::kArrayType:
       return "Array";
-    case json::value_t::string:
+    case rapidjson::kStringType:
       return "String";
-    default:
-      return "Number";
+    case rapidjson::kNumberType:
+      break;
   }
+  return "Number";
 }
 
-std::string ValueString(const json& v) {
+std::string ValueString(const JsonValue& v) {
   std::string s;
   AppendValue(&s, v);
   return s;
 }
 
-absl::Status TypeError(const json& v, tensorflow::DataType dtype) {
+absl::Status TypeError(const JsonValue& v, tensorflow::DataType dtype) {
   return absl::InvalidArgumentError(
       absl::StrCat("JSON Value: ", ValueString(v), " Type: ", JsonTypeString(v),
                    " is not of expected type: ", DtypeString(dtype)));
 }
 
-absl::Status LossyError(const json& v, absl::string_view target) {
+absl::Status LossyError(const JsonValue& v, absl::string_view target) {
   return absl::InvalidArgumentError(
       absl::StrCat("Cannot convert JSON value: ", ValueString(v), " to ",
                    target, " without loss of precision."));
@@ -304,25 +254,25 @@ absl::Status Wrap(absl::string_view context, const absl::Status& status) {
                       absl::StrCat(context, " Error: ", status.ToString()));
 }
 
-bool IsBase64Object(const json& v) {
-  if (!v.is_object() || v.size() != 1) return false;
-  const auto it = v.find("b64");
-  return it != v.end() && it->is_string();
+bool IsBase64Object(const JsonValue& v) {
+  if (!v.IsObject() || v.MemberCount() != 1) return false;
+  const JsonValue* b64 = FindMember(v, "b64");
+  return b64 != nullptr && b64->IsString();
 }
 
-absl::Status DecodeBase64(const json& v, std::string* out) {
+absl::Status DecodeBase64(const JsonValue& v, std::string* out) {
   if (!IsBase64Object(v)) {
     return FormatError(v, "not formatted correctly for base64 data");
   }
-  if (!absl::Base64Unescape(v["b64"].get_ref<const std::string&>(), out)) {
+  if (!absl::Base64Unescape(StringOf(*FindMember(v, "b64")), out)) {
     return absl::InvalidArgumentError("Unable to base64 decode");
   }
   return absl::OkStatus();
 }
 
-uint64_t Magnitude(const json& v) {
-  if (v.is_number_unsigned()) return v.get<uint64_t>();
-  const int64_t i = v.get<int64_t>();
+uint64_t Magnitude(const JsonValue& v) {
+  if (v.IsUint64()) return v.GetUint64();
+  const int64_t i = v.GetInt64();
   return i < 0 ? uint64_t{0} - static_cast<uint64_t>(i)
                : static_cast<uint64_t>(i);
 }
