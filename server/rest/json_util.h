@@ -19,7 +19,7 @@
 
 namespace swapserve::server::rest::internal {
 
-// RapidJSON, as TF Serving parses REST bodies: ~10x faster than a nlohmann DOM
+// RapidJSON, as TF Serving parses REST bodies: ~8x faster than nlohmann's DOM
 // on predict bodies (bench/README.md), and its number and NaN rules are TF
 // Serving's by construction.
 using JsonValue = rapidjson::Value;
