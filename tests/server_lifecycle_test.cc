@@ -114,7 +114,10 @@ TEST(ServerLifecycleTest, TakenPortsAreStartErrors) {
   SS_REQUIRE_FIXTURE(base, "tf_serving/saved_model_half_plus_two_cpu");
   auto first = Daemon::Start({"--model_base_path=" + base}, true);
   ASSERT_NE(first, nullptr);
-  const std::string swapserve = BuiltProgram("server/swapserve") + " --model_base_path=" + base;
+  // Bounded: a second daemon that does start (as with SO_REUSEPORT) fails the
+  // test with timeout's exit code 124 instead of hanging it.
+  const std::string swapserve =
+      "timeout 30 " + BuiltProgram("server/swapserve") + " --model_base_path=" + base;
   const std::string grpc_port = first->address().substr(first->address().rfind(':') + 1);
   CommandResult grpc = RunCommand(swapserve + " --port=" + grpc_port);
   EXPECT_EQ(grpc.exit_code, 1);
