@@ -59,4 +59,11 @@ absl::StatusOr<tensorflow::serving::MonitoringConfig> ReadMonitoringConfig(
   return ParseText<tensorflow::serving::MonitoringConfig>(text, path, "MonitoringConfig");
 }
 
+absl::StatusOr<tensorflow::serving::BatchingParameters> ReadBatchingParameters(
+    const std::string& path) {
+  std::string text;
+  RETURN_IF_ERROR(ReadFileToString(path, kMaxConfigBytes, &text));
+  return ParseText<tensorflow::serving::BatchingParameters>(text, path, "BatchingParameters");
+}
+
 }  // namespace swapserve::server

@@ -1,6 +1,7 @@
-// Reading a --model_config_file (a ModelServerConfig) and a
-// --monitoring_config_file (a MonitoringConfig), in protobuf text format, as
-// tensorflow_model_server reads them. Stateless, thread-safe.
+// Reading a --model_config_file (a ModelServerConfig), a
+// --monitoring_config_file (a MonitoringConfig) and a --batching_parameters_file
+// (BatchingParameters), in protobuf text format, as tensorflow_model_server
+// reads them. Stateless, thread-safe.
 #ifndef SWAPSERVE_SERVER_CONFIG_FILE_H_
 #define SWAPSERVE_SERVER_CONFIG_FILE_H_
 
@@ -9,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "tensorflow_serving/config/model_server_config.pb.h"
 #include "tensorflow_serving/config/monitoring_config.pb.h"
+#include "tensorflow_serving/servables/tensorflow/session_bundle_config.pb.h"
 
 namespace swapserve::server {
 
@@ -22,6 +24,10 @@ absl::StatusOr<tensorflow::serving::ModelServerConfig> ParseModelServerConfig(
 
 // A MonitoringConfig; errors as for the model config.
 absl::StatusOr<tensorflow::serving::MonitoringConfig> ReadMonitoringConfig(const std::string& path);
+
+// BatchingParameters; errors as for the model config.
+absl::StatusOr<tensorflow::serving::BatchingParameters> ReadBatchingParameters(
+    const std::string& path);
 
 }  // namespace swapserve::server
 

@@ -1,0 +1,292 @@
+// The batch scheduler (see batcher.h): per-key FIFO queues under one mutex,
+// num_batch_threads threads forming and running batches.
+#include "server/batching/batcher.h"
+
+#include <deque>
+#include <utility>
+
+#include "glog/logging.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "model/util/status_macros.h"
+#include "server/batching/batch_tensors.h"
+
+namespace swapserve::server::batching {
+
+struct Batcher::Call {
+  const Plan* plan = nullptr;
+  const WeightSet* weights = nullptr;
+  std::vector<Tensor> inputs;
+  int64_t rows = 0;
+  const CallInfo* info = nullptr;
+  absl::Time enqueued;
+  absl::StatusOr<std::vector<Tensor>> result;
+  absl::Notification done;
+
+  void Answer(absl::StatusOr<std::vector<Tensor>> r) {
+    result = std::move(r);
+    done.Notify();
+  }
+};
+
+struct Batcher::Queue {
+  std::deque<Call*> calls;
+  int64_t rows = 0;
+};
+
+Batcher::Batcher(BatchingOptions options, RunFn run)
+    : options_(std::move(options)), run_(std::move(run)) {
+  const int n = options_.num_batch_threads > 0 ? options_.num_batch_threads : 1;
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { BatchThread(); });
+}
+
+Batcher::~Batcher() {
+  std::vector<Call*> queued;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (auto& [key, queue] : queues_) {
+      queued.insert(queued.end(), queue->calls.begin(), queue->calls.end());
+    }
+    queues_.clear();
+    work_.SignalAll();
+  }
+  for (Call* call : queued) {
+    call->Answer(absl::UnavailableError("the batcher is shutting down"));
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+Batcher::Stats Batcher::stats() const {
+  absl::MutexLock lock(&mu_);
+  Stats stats = stats_;
+  for (const auto& [key, queue] : queues_) stats.queued_rows += queue->rows;
+  return stats;
+}
+
+int64_t Batcher::PaddedRows(int64_t rows) const {
+  for (int64_t size : options_.allowed_batch_sizes) {
+    if (size >= rows) return size;
+  }
+  return rows;
+}
+
+absl::StatusOr<std::vector<Tensor>> Batcher::Run(const Plan& plan, const WeightSet& weights,
+                                                 std::vector<Tensor> inputs,
+                                                 const CallInfo& info) {
+  // Can these inputs be stacked with others'?
+  int64_t rows = -1;
+  bool batchable = !inputs.empty() && inputs.size() == plan.inputs().size();
+  std::string row_key;
+  for (size_t i = 0; batchable && i < inputs.size(); ++i) {
+    const PlanTensor& declared = plan.inputs()[i];
+    if (!HasRows(inputs[i]) ||
+        (declared.shape_known && !declared.shape.empty() && declared.shape[0] >= 0)) {
+      batchable = false;
+      break;
+    }
+    const int64_t n = inputs[i].shape().dim(0);
+    if (rows >= 0 && n != rows) batchable = false;
+    rows = n;
+    absl::StrAppend(&row_key, RowKey(inputs[i]), ";");
+  }
+  // An output declared with a fixed first dimension is not per row.
+  for (const PlanTensor& declared : plan.outputs()) {
+    if (declared.shape_known && (declared.shape.empty() || declared.shape[0] >= 0)) {
+      batchable = false;
+    }
+  }
+  if (batchable && rows > 0) {
+    absl::MutexLock lock(&mu_);
+    batchable = unbatchable_.count(&plan) == 0;
+  }
+  if (!batchable || rows <= 0) return run_(plan, weights, inputs);
+  if (rows > options_.max_batch_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Task size ", rows, " is larger than maximum input batch size ",
+                     options_.max_batch_size));
+  }
+
+  // Pieces of at most max_execution_batch_size rows (one unless splitting).
+  const int64_t limit = options_.max_execution_batch_size;
+  std::vector<std::unique_ptr<Call>> pieces;
+  for (int64_t begin = 0; begin < rows; begin += limit) {
+    auto piece = std::make_unique<Call>();
+    piece->plan = &plan;
+    piece->weights = &weights;
+    piece->info = &info;
+    piece->rows = std::min(limit, rows - begin);
+    if (piece->rows == rows) {
+      piece->inputs = std::move(inputs);
+    } else {
+      for (const Tensor& t : inputs) {
+        ASSIGN_OR_RETURN(Tensor slice, SliceRows(t, begin, piece->rows));
+        piece->inputs.push_back(std::move(slice));
+      }
+    }
+    pieces.push_back(std::move(piece));
+  }
+  absl::Status queued = absl::OkStatus();
+  size_t enqueued = 0;
+  while (enqueued < pieces.size()) {
+    queued = Enqueue(pieces[enqueued].get(), row_key);
+    if (!queued.ok()) break;
+    ++enqueued;
+  }
+  // Pieces already queued run anyway: wait for them before returning.
+  for (size_t i = 0; i < enqueued; ++i) pieces[i]->done.WaitForNotification();
+  RETURN_IF_ERROR(queued);
+  if (pieces.size() == 1) return std::move(pieces[0]->result);
+
+  // Join the pieces' outputs back into one answer.
+  for (const auto& piece : pieces) RETURN_IF_ERROR(piece->result.status());
+  std::vector<Tensor> outputs;
+  for (size_t o = 0; o < pieces[0]->result->size(); ++o) {
+    std::vector<const Tensor*> parts;
+    for (const auto& piece : pieces) parts.push_back(&(*piece->result)[o]);
+    ASSIGN_OR_RETURN(Tensor joined, StackRows(parts, rows));
+    outputs.push_back(std::move(joined));
+  }
+  return outputs;
+}
+
+absl::Status Batcher::Enqueue(Call* call, const std::string& row_key) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("the batcher is shutting down");
+  std::unique_ptr<Queue>& queue = queues_[QueueKey(call->plan, call->weights, row_key)];
+  if (queue == nullptr) queue = std::make_unique<Queue>();
+  if (queue->rows + call->rows >
+      options_.max_enqueued_batches * options_.max_execution_batch_size) {
+    if (queue->calls.empty()) queues_.erase(QueueKey(call->plan, call->weights, row_key));
+    return absl::UnavailableError(
+        "The batch scheduling queue to which this task was submitted is full");
+  }
+  call->enqueued = absl::Now();
+  queue->calls.push_back(call);
+  queue->rows += call->rows;
+  work_.Signal();
+  return absl::OkStatus();
+}
+
+void Batcher::BatchThread() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    absl::Time wake = absl::InfiniteFuture();
+    std::vector<Call*> batch = TakeBatch(absl::Now(), &wake);
+    if (batch.empty()) {
+      work_.WaitWithDeadline(&mu_, wake);
+      continue;
+    }
+    mu_.Unlock();
+    RunBatch(std::move(batch));
+    mu_.Lock();
+  }
+}
+
+std::vector<Batcher::Call*> Batcher::TakeBatch(absl::Time now, absl::Time* wake) {
+  const int64_t limit = options_.max_execution_batch_size;
+  auto ready = queues_.end();
+  for (auto it = queues_.begin(); it != queues_.end(); ++it) {
+    const Queue& q = *it->second;
+    const absl::Time due = q.calls.front()->enqueued + options_.batch_timeout;
+    if (q.rows < limit && due > now) {
+      *wake = std::min(*wake, due);
+      continue;
+    }
+    if (ready == queues_.end() ||
+        q.calls.front()->enqueued < ready->second->calls.front()->enqueued) {
+      ready = it;
+    }
+  }
+  std::vector<Call*> batch;
+  if (ready == queues_.end()) return batch;
+  Queue& q = *ready->second;
+  int64_t rows = 0;
+  while (!q.calls.empty() && rows + q.calls.front()->rows <= limit) {
+    rows += q.calls.front()->rows;
+    batch.push_back(q.calls.front());
+    q.calls.pop_front();
+  }
+  q.rows -= rows;
+  if (q.calls.empty()) queues_.erase(ready);
+  return batch;
+}
+
+void Batcher::RunAlone(const std::vector<Call*>& calls) {
+  for (Call* call : calls) call->Answer(run_(*call->plan, *call->weights, call->inputs));
+}
+
+void Batcher::RunBatch(std::vector<Call*> batch) {
+  // Drop calls nobody waits for any more.
+  const absl::Time now = absl::Now();
+  std::vector<Call*> live;
+  for (Call* call : batch) {
+    if (now > call->info->deadline) {
+      call->Answer(absl::DeadlineExceededError("the deadline passed before the batch ran"));
+    } else if (call->info->cancelled && call->info->cancelled()) {
+      call->Answer(absl::CancelledError("the client cancelled before the batch ran"));
+    } else {
+      live.push_back(call);
+    }
+  }
+  if (live.empty()) return;
+  const Plan& plan = *live[0]->plan;
+  int64_t rows = 0;
+  for (const Call* call : live) rows += call->rows;
+  const int64_t padded = PaddedRows(rows);
+  {
+    absl::MutexLock lock(&mu_);
+    ++stats_.batches;
+    stats_.calls += static_cast<int64_t>(live.size());
+    stats_.padded_rows += padded - rows;
+  }
+  if (live.size() == 1 && padded == rows) return RunAlone(live);
+
+  auto fail_all = [&](const absl::Status& status) {
+    for (Call* call : live) call->Answer(status);
+  };
+  std::vector<Tensor> stacked;
+  for (size_t i = 0; i < live[0]->inputs.size(); ++i) {
+    std::vector<const Tensor*> parts;
+    for (const Call* call : live) parts.push_back(&call->inputs[i]);
+    absl::StatusOr<Tensor> t = StackRows(parts, padded);
+    if (!t.ok()) return fail_all(t.status());
+    stacked.push_back(*std::move(t));
+  }
+  absl::StatusOr<std::vector<Tensor>> out = run_(plan, *live[0]->weights, stacked);
+  if (!out.ok()) return fail_all(out.status());
+  for (const Tensor& t : *out) {
+    if (HasRows(t) && t.shape().dim(0) == padded) continue;
+    // An output without a batch dimension (a reduction over the batch, say)
+    // cannot be cut into rows: such a plan is answered call by call.
+    LOG(WARNING) << "signature '" << plan.signature() << "' gives an output of shape "
+                 << t.shape().DebugString() << " for a batch of " << padded
+                 << " rows; its calls are no longer batched";
+    {
+      absl::MutexLock lock(&mu_);
+      unbatchable_.insert(&plan);
+    }
+    return RunAlone(live);
+  }
+  int64_t begin = 0;
+  for (Call* call : live) {
+    std::vector<Tensor> mine;
+    absl::Status status = absl::OkStatus();
+    for (const Tensor& t : *out) {
+      absl::StatusOr<Tensor> slice = SliceRows(t, begin, call->rows);
+      if (!slice.ok()) {
+        status = slice.status();
+        break;
+      }
+      mine.push_back(*std::move(slice));
+    }
+    begin += call->rows;
+    if (status.ok()) {
+      call->Answer(std::move(mine));
+    } else {
+      call->Answer(status);
+    }
+  }
+}
+
+}  // namespace swapserve::server::batching

@@ -1,0 +1,134 @@
+// Batcher: TF Serving's dynamic batching for swapserve. Concurrent calls that
+// run the same Plan (model version + signature) on the same weights snapshot,
+// with inputs that agree in dtype and in every dimension but the first, are
+// stacked along dimension 0, run once, and cut back into each call's rows.
+//
+// One batch, one weights snapshot: calls are queued by the snapshot they took
+// when they arrived, so a batch never mixes WeightSets and every response can
+// name the weights that computed it. A swap closes nothing: calls queued before
+// it finish on the old snapshot, calls after it queue for the new one.
+//
+// Scheduling is TF Serving's: num_batch_threads threads take the oldest ready
+// queue, where ready means max_execution_batch_size rows are waiting or its
+// oldest call has waited batch_timeout (0: at once, so calls merge only while
+// every thread is busy). A batch is padded (by repeating its first row) up to
+// the next allowed_batch_sizes entry. A queue holds at most
+// max_enqueued_batches full batches; a call beyond that is UNAVAILABLE at once
+// (clients retry), never an unbounded wait. A call with more rows than
+// max_batch_size is split into pieces (enable_large_batch_splitting) or
+// refused with INVALID_ARGUMENT. A call whose deadline passed or whose client
+// cancelled is dropped when its batch forms, before it runs.
+//
+// Calls that cannot merge run alone, on the calling thread: inputs without a
+// dimension 0 (scalars), disagreeing first dimensions, zero rows, or a plan
+// whose inputs fix their first dimension.
+//
+// Thread safety: Run() may be called from any number of threads at once; it
+// blocks until its call is answered. The destructor answers queued calls with
+// UNAVAILABLE and joins the threads; no Run() may start after it begins.
+#ifndef SWAPSERVE_SERVER_BATCHING_BATCHER_H_
+#define SWAPSERVE_SERVER_BATCHING_BATCHER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "model/graph/plan.h"
+#include "model/tensor.h"
+
+namespace swapserve::server::batching {
+
+// What the scheduler does; TF Serving's BatchingParameters after defaults and
+// checks (batching_parameters.h makes one from the text proto).
+struct BatchingOptions {
+  int64_t max_batch_size = 1000;
+  absl::Duration batch_timeout = absl::ZeroDuration();
+  int64_t max_enqueued_batches = 10;
+  int num_batch_threads = 1;
+  // Increasing; the last is max_execution_batch_size. Empty: no padding.
+  std::vector<int64_t> allowed_batch_sizes;
+  bool enable_large_batch_splitting = false;
+  // The most rows one run takes (= max_batch_size unless splitting).
+  int64_t max_execution_batch_size = 1000;
+};
+
+// What a call brings besides its inputs.
+struct CallInfo {
+  absl::Time deadline = absl::InfiniteFuture();
+  // True once the client has gone; may be empty.
+  std::function<bool()> cancelled;
+};
+
+// Runs one plan on one input set; the Batcher calls it for every batch (and for
+// calls that run alone), so the caller's error context stays the same.
+using RunFn = std::function<absl::StatusOr<std::vector<Tensor>>(
+    const Plan& plan, const WeightSet& weights, const std::vector<Tensor>& inputs)>;
+
+class Batcher {
+ public:
+  Batcher(BatchingOptions options, RunFn run);
+  ~Batcher();
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  const BatchingOptions& options() const { return options_; }
+
+  // Runs `plan` on `inputs` (in plan order) with `weights`, merged with other
+  // calls as described above; the outputs are this call's rows only.
+  absl::StatusOr<std::vector<Tensor>> Run(const Plan& plan, const WeightSet& weights,
+                                          std::vector<Tensor> inputs, const CallInfo& call);
+
+  // Batches run and calls they answered, since construction (for tests and
+  // benchmarks).
+  struct Stats {
+    int64_t batches = 0;
+    int64_t calls = 0;        // Calls (or split pieces) those batches answered.
+    int64_t padded_rows = 0;  // Rows added to reach an allowed batch size.
+    int64_t queued_rows = 0;  // Rows waiting now.
+  };
+  Stats stats() const;
+
+ private:
+  struct Call;
+  struct Queue;
+  using QueueKey = std::tuple<const Plan*, const WeightSet*, std::string>;
+
+  // Queues `call` (at most max_execution_batch_size rows); UNAVAILABLE when its
+  // queue is full or the batcher is stopping.
+  absl::Status Enqueue(Call* call, const std::string& row_key);
+  // Runs calls alone, on this thread.
+  void RunAlone(const std::vector<Call*>& calls);
+  void BatchThread();
+  // The oldest ready queue's batch, or none; *wake is when one will be ready.
+  std::vector<Call*> TakeBatch(absl::Time now, absl::Time* wake)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RunBatch(std::vector<Call*> batch);
+  int64_t PaddedRows(int64_t rows) const;
+
+  const BatchingOptions options_;
+  const RunFn run_;
+  mutable absl::Mutex mu_;
+  absl::CondVar work_;  // Signalled when a call is queued or stopping_ is set.
+  std::map<QueueKey, std::unique_ptr<Queue>> queues_ ABSL_GUARDED_BY(mu_);
+  // Plans whose outputs turned out not to have a batch dimension: their calls
+  // run alone from then on.
+  std::set<const Plan*> unbatchable_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace swapserve::server::batching
+
+#endif  // SWAPSERVE_SERVER_BATCHING_BATCHER_H_
