@@ -45,13 +45,11 @@ std::string Expected(const Plan& plan) {
                       "}");
 }
 
-// Runs the plan; kernel errors keep their code and gain what the signature expects.
+// Runs the plan as `execution` says, on `weights`' set.
 absl::StatusOr<std::vector<Tensor>> Run(const Plan& plan, const ServedWeights& weights,
-                                        const std::vector<Tensor>& inputs) {
-  absl::StatusOr<std::vector<Tensor>> out = plan.Run(*weights.set, inputs);
-  if (out.ok()) return out;
-  return absl::Status(out.status().code(),
-                      absl::StrCat(out.status().message(), " (", Expected(plan), ")"));
+                                        std::vector<Tensor> inputs, const Execution& execution) {
+  if (execution.batcher == nullptr) return RunPlan(plan, *weights.set, inputs);
+  return execution.batcher->Run(plan, *weights.set, std::move(inputs), execution.call);
 }
 
 // Request inputs in plan order, checked against the signature's aliases and dtypes.
@@ -114,7 +112,7 @@ absl::StatusOr<Tensor> SerializedExamples(const tensorflow::serving::Input& inpu
 // outputs by alias.
 absl::StatusOr<std::map<std::string, Tensor>> RunOnExamples(
     const Plan& plan, const char* method, const ServedWeights& weights,
-    const tensorflow::serving::Input& input) {
+    const tensorflow::serving::Input& input, const Execution& execution) {
   if (plan.method() != method) {
     return absl::InvalidArgumentError(absl::StrCat("Expected signature method_name to be ",
                                                    method, ". Was: ", plan.method()));
@@ -125,7 +123,7 @@ absl::StatusOr<std::map<std::string, Tensor>> RunOnExamples(
   }
   ASSIGN_OR_RETURN(Tensor examples, SerializedExamples(input));
   const int64_t n = examples.num_elements();
-  ASSIGN_OR_RETURN(std::vector<Tensor> out, Run(plan, weights, {examples}));
+  ASSIGN_OR_RETURN(std::vector<Tensor> out, Run(plan, weights, {examples}, execution));
   std::map<std::string, Tensor> by_alias;
   for (size_t i = 0; i < out.size(); ++i) {
     const Tensor& t = out[i];
@@ -141,9 +139,19 @@ absl::StatusOr<std::map<std::string, Tensor>> RunOnExamples(
 
 }  // namespace
 
+absl::StatusOr<std::vector<Tensor>> RunPlan(const Plan& plan, const WeightSet& weights,
+                                            const std::vector<Tensor>& inputs) {
+  absl::StatusOr<std::vector<Tensor>> out = plan.Run(weights, inputs);
+  if (out.ok()) return out;
+  // Kernel errors keep their code and gain what the signature expects.
+  return absl::Status(out.status().code(),
+                      absl::StrCat(out.status().message(), " (", Expected(plan), ")"));
+}
+
 absl::Status RunPredict(const ServableHandle& handle, const ServedWeights& weights,
                         const tensorflow::serving::PredictRequest& request,
-                        tensorflow::serving::PredictResponse* response) {
+                        tensorflow::serving::PredictResponse* response,
+                        const Execution& execution) {
   ASSIGN_OR_RETURN(const Plan* plan, FindSignature(handle, request.model_spec().signature_name()));
   std::set<std::string> wanted;
   for (const std::string& alias : request.output_filter()) {
@@ -159,7 +167,8 @@ absl::Status RunPredict(const ServableHandle& handle, const ServedWeights& weigh
     }
   }
   ASSIGN_OR_RETURN(std::vector<Tensor> inputs, PredictInputs(*plan, request.inputs()));
-  ASSIGN_OR_RETURN(std::vector<Tensor> outputs, Run(*plan, weights, inputs));
+  ASSIGN_OR_RETURN(std::vector<Tensor> outputs,
+                   Run(*plan, weights, std::move(inputs), execution));
   for (size_t i = 0; i < outputs.size(); ++i) {
     const std::string& alias = plan->outputs()[i].alias;
     if (!wanted.empty() && wanted.count(alias) == 0) continue;
@@ -171,9 +180,10 @@ absl::Status RunPredict(const ServableHandle& handle, const ServedWeights& weigh
 
 absl::Status RunClassify(const ServableHandle& handle, const ServedWeights& weights,
                          const tensorflow::serving::ClassificationRequest& request,
-                         tensorflow::serving::ClassificationResponse* response) {
+                         tensorflow::serving::ClassificationResponse* response,
+                         const Execution& execution) {
   ASSIGN_OR_RETURN(const Plan* plan, FindSignature(handle, request.model_spec().signature_name()));
-  ASSIGN_OR_RETURN(auto out, RunOnExamples(*plan, kClassifyMethod, weights, request.input()));
+  ASSIGN_OR_RETURN(auto out, RunOnExamples(*plan, kClassifyMethod, weights, request.input(), execution));
   const Tensor* classes = out.count("classes") ? &out.at("classes") : nullptr;
   const Tensor* scores = out.count("scores") ? &out.at("scores") : nullptr;
   if (classes == nullptr && scores == nullptr) {
@@ -209,9 +219,10 @@ absl::Status RunClassify(const ServableHandle& handle, const ServedWeights& weig
 
 absl::Status RunRegress(const ServableHandle& handle, const ServedWeights& weights,
                         const tensorflow::serving::RegressionRequest& request,
-                        tensorflow::serving::RegressionResponse* response) {
+                        tensorflow::serving::RegressionResponse* response,
+                        const Execution& execution) {
   ASSIGN_OR_RETURN(const Plan* plan, FindSignature(handle, request.model_spec().signature_name()));
-  ASSIGN_OR_RETURN(auto out, RunOnExamples(*plan, kRegressMethod, weights, request.input()));
+  ASSIGN_OR_RETURN(auto out, RunOnExamples(*plan, kRegressMethod, weights, request.input(), execution));
   auto it = out.find("outputs");
   if (it == out.end()) return absl::InvalidArgumentError("regression signature has no 'outputs' output");
   const Tensor& values = it->second;

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "model/servable.h"
+#include "server/batching/batcher.h"
 #include "server/model_manager.h"
 #include "tensorflow_serving/apis/classification.pb.h"
 #include "tensorflow_serving/apis/get_model_metadata.pb.h"
@@ -58,17 +59,32 @@ absl::Status ServeOnSnapshot(const ModelManager& manager,
 absl::StatusOr<std::map<std::string, tensorflow::DataType>> SignatureInputs(
     const ServableHandle& handle, const std::string& signature);
 
+// How a call runs its plan: alone on the calling thread, or through the
+// batcher (merged with concurrent calls on the same weights snapshot).
+struct Execution {
+  batching::Batcher* batcher = nullptr;
+  batching::CallInfo call;
+};
+
+// Plan::Run with the error context every front gives (what the signature
+// takes); what the batcher runs each batch with.
+absl::StatusOr<std::vector<Tensor>> RunPlan(const Plan& plan, const WeightSet& weights,
+                                            const std::vector<Tensor>& inputs);
+
 absl::Status RunPredict(const ServableHandle& handle, const ServedWeights& weights,
                         const tensorflow::serving::PredictRequest& request,
-                        tensorflow::serving::PredictResponse* response);
+                        tensorflow::serving::PredictResponse* response,
+                        const Execution& execution = {});
 
 absl::Status RunClassify(const ServableHandle& handle, const ServedWeights& weights,
                          const tensorflow::serving::ClassificationRequest& request,
-                         tensorflow::serving::ClassificationResponse* response);
+                         tensorflow::serving::ClassificationResponse* response,
+                         const Execution& execution = {});
 
 absl::Status RunRegress(const ServableHandle& handle, const ServedWeights& weights,
                         const tensorflow::serving::RegressionRequest& request,
-                        tensorflow::serving::RegressionResponse* response);
+                        tensorflow::serving::RegressionResponse* response,
+                        const Execution& execution = {});
 
 // GetModelMetadata: only the "signature_def" field exists (as in TF Serving).
 absl::Status GetMetadata(const ServableHandle& handle,

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "model/util/file.h"
+#include "server/batching/batching_options.h"
 #include "server/config_file.h"
 #include "server/server.h"
 
@@ -73,10 +75,56 @@ ABSL_FLAG(int32_t, shutdown_grace_seconds, 10,
 ABSL_FLAG(bool, testing_hooks, false,
           "For swapserve's own tests only: a Predict/Classify/Regress/metadata call "
           "with metadata swapserve-testing-hold-ms waits that long inside its handler.");
+ABSL_FLAG(bool, enable_batching, false,
+          "Batch Predict/Classify/Regress calls to the same model version and signature "
+          "(TF Serving's dynamic batching); tuned by --batching_parameters_file.");
+ABSL_FLAG(std::string, batching_parameters_file, "",
+          "TF Serving's BatchingParameters in protobuf text format (max_batch_size { value: 32 } "
+          "batch_timeout_micros { value: 1000 } ...); needs --enable_batching.");
+ABSL_FLAG(bool, enable_per_model_batching_parameters, false,
+          "TF Serving's per-version batching_params.pbtxt: not supported yet (start-up error).");
 
 namespace {
 
 using swapserve::server::ServerOptions;
+
+// --enable_batching and its parameters file, with TF Serving's checks.
+absl::Status BatchingFromFlags(ServerOptions* o) {
+  const std::string file = absl::GetFlag(FLAGS_batching_parameters_file);
+  if (!absl::GetFlag(FLAGS_enable_batching)) {
+    if (!file.empty()) {
+      return absl::InvalidArgumentError(
+          "--batching_parameters_file is set without setting --enable_batching to true");
+    }
+    if (absl::GetFlag(FLAGS_enable_per_model_batching_parameters)) {
+      return absl::InvalidArgumentError(
+          "--enable_per_model_batching_parameters is only applicable with --enable_batching");
+    }
+    return absl::OkStatus();
+  }
+  if (absl::GetFlag(FLAGS_enable_per_model_batching_parameters)) {
+    return absl::UnimplementedError(
+        "--enable_per_model_batching_parameters (a batching_params.pbtxt per version) is not "
+        "supported yet; use one --batching_parameters_file for all models");
+  }
+  tensorflow::serving::BatchingParameters params;
+  if (!file.empty()) {
+    absl::StatusOr<tensorflow::serving::BatchingParameters> read =
+        swapserve::server::ReadBatchingParameters(file);
+    if (!read.ok()) return read.status();
+    params = *std::move(read);
+  }
+  absl::StatusOr<swapserve::server::batching::BatchingOptions> batching =
+      swapserve::server::batching::ToBatchingOptions(
+          params, static_cast<int>(std::thread::hardware_concurrency()));
+  if (!batching.ok()) {
+    return absl::Status(batching.status().code(),
+                        absl::StrCat(file.empty() ? "batching" : file, ": ",
+                                     batching.status().message()));
+  }
+  o->batching = *std::move(batching);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions o;
@@ -126,6 +174,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
       }
     }
   }
+  if (absl::Status s = BatchingFromFlags(&o); !s.ok()) return s;
   if (o.rest_num_threads < 0) return absl::InvalidArgumentError("--rest_api_num_threads must be >= 0");
   if (o.rest_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--rest_api_timeout_in_ms must be > 0");

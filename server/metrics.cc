@@ -87,7 +87,35 @@ Metrics::Metrics(std::function<int()> in_flight)
                            .Name("swapserve_requests_in_flight")
                            .Help("Requests inside a handler now (gRPC and REST).")
                            .Register(*registry_)
-                           .Add({})) {}
+                           .Add({})),
+      batches_(prometheus::BuildCounter()
+                   .Name("swapserve_batches_total")
+                   .Help("Batches run by --enable_batching's batcher.")
+                   .Register(*registry_)
+                   .Add({})),
+      batched_calls_(prometheus::BuildCounter()
+                         .Name("swapserve_batched_calls_total")
+                         .Help("Calls (or pieces of split calls) answered by those batches.")
+                         .Register(*registry_)
+                         .Add({})),
+      batch_padding_(prometheus::BuildCounter()
+                         .Name("swapserve_batch_padding_rows_total")
+                         .Help("Rows added to reach an allowed batch size.")
+                         .Register(*registry_)
+                         .Add({})),
+      batch_rows_(prometheus::BuildHistogram()
+                      .Name("swapserve_batch_rows")
+                      .Help("Callers' rows per batch, before padding.")
+                      .Register(*registry_)
+                      .Add({}, prometheus::Histogram::BucketBoundaries{
+                                   1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096})) {}
+
+void Metrics::RecordBatch(int64_t rows, int64_t calls, int64_t padding) {
+  batches_.Increment();
+  batched_calls_.Increment(static_cast<double>(calls));
+  batch_padding_.Increment(static_cast<double>(padding));
+  batch_rows_.Observe(static_cast<double>(rows));
+}
 
 void Metrics::RecordRequest(absl::string_view model, absl::string_view api,
                             absl::string_view entrypoint, const absl::Status& status,

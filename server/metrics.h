@@ -72,6 +72,10 @@ class Metrics {
   // A checkpoint event (EventLog's): swaps, rejections, the step serving.
   void RecordCheckpointEvent(const CheckpointEvent& event);
 
+  // One batch the batcher ran: `rows` of the callers' (before padding) from
+  // `calls` calls, `padding` rows added.
+  void RecordBatch(int64_t rows, int64_t calls, int64_t padding);
+
   // Every metric, in Prometheus's text exposition format.
   std::string Scrape() const;
 
@@ -90,6 +94,10 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& weights_version_;
   prometheus::Family<prometheus::Gauge>& load_seconds_;
   prometheus::Gauge& in_flight_gauge_;
+  prometheus::Counter& batches_;
+  prometheus::Counter& batched_calls_;
+  prometheus::Counter& batch_padding_;
+  prometheus::Histogram& batch_rows_;
 };
 
 }  // namespace swapserve::server

@@ -157,7 +157,7 @@ void HoldForTesting(const HttpRequest& request) {
 // Runs the request `route` names; the response body, or why not.
 absl::StatusOr<std::string> Dispatch(const ModelManager& manager, const EventLog& events,
                                      const HttpRequest& request, const Route& route,
-                                     AnsweredBy* answered_by) {
+                                     const Execution& execution, AnsweredBy* answered_by) {
   AnsweredBy& answered = *answered_by;
   const bool get = request.method == "GET", post = request.method == "POST";
   if (route.subresource == "checkpoints") {
@@ -231,7 +231,7 @@ absl::StatusOr<std::string> Dispatch(const ModelManager& manager, const EventLog
               [&](const std::string& signature) { return SignatureInputs(h, signature); },
               &predict, &format));
           tfs::PredictResponse response;
-          RETURN_IF_ERROR(RunPredict(h, w, predict, &response));
+          RETURN_IF_ERROR(RunPredict(h, w, predict, &response, execution));
           ASSIGN_OR_RETURN(out, rest::MakeJsonFromTensors(response.outputs(), format));
           return absl::OkStatus();
         },
@@ -246,7 +246,7 @@ absl::StatusOr<std::string> Dispatch(const ModelManager& manager, const EventLog
     RETURN_IF_ERROR(ServeOnSnapshot(
         manager, classify.model_spec(),
         [&](const ServableHandle& h, const ServedWeights& w) {
-          return RunClassify(h, w, classify, &out);
+          return RunClassify(h, w, classify, &out, execution);
         },
         &answered));
     return rest::MakeJsonFromClassificationResult(out.result());
@@ -259,7 +259,7 @@ absl::StatusOr<std::string> Dispatch(const ModelManager& manager, const EventLog
     RETURN_IF_ERROR(ServeOnSnapshot(
         manager, regress.model_spec(),
         [&](const ServableHandle& h, const ServedWeights& w) {
-          return RunRegress(h, w, regress, &out);
+          return RunRegress(h, w, regress, &out, execution);
         },
         &answered));
     return rest::MakeJsonFromRegressionResult(out.result());
@@ -302,7 +302,8 @@ HttpResponse RestService::Handle(const HttpRequest& request) const {
   absl::StatusOr<Route> route = ParseRoute(request);
   AnsweredBy answered;
   absl::StatusOr<std::string> body =
-      route.ok() ? Dispatch(*manager_, *events_, request, *route, &answered) : route.status();
+      route.ok() ? Dispatch(*manager_, *events_, request, *route, Execution{batcher_, {}}, &answered)
+                 : route.status();
   if (!answered.checkpoint.empty()) {
     response.headers.emplace_back(kCheckpointKey, answered.checkpoint);
     response.headers.emplace_back(kWeightsVersionKey, absl::StrCat(answered.generation));

@@ -26,6 +26,7 @@
 #define SWAPSERVE_SERVER_REST_SERVICE_H_
 
 #include "absl/status/status.h"
+#include "server/batching/batcher.h"
 #include "server/event_log.h"
 #include "server/metrics.h"
 #include "server/model_manager.h"
@@ -43,10 +44,15 @@ class RestService {
  public:
   // `testing_hooks`: a request with header swapserve-testing-hold-ms waits that
   // long (at most a minute) before it is served, as over gRPC (services.h).
-  // `metrics`: where requests are recorded (null: nowhere).
+  // `metrics`: where requests are recorded (null: nowhere). `batcher`: what
+  // :predict, :classify and :regress run through (null: each call alone).
   RestService(const ModelManager* manager, const EventLog* events, Metrics* metrics,
-              bool testing_hooks)
-      : manager_(manager), events_(events), metrics_(metrics), testing_hooks_(testing_hooks) {}
+              batching::Batcher* batcher, bool testing_hooks)
+      : manager_(manager),
+        events_(events),
+        metrics_(metrics),
+        batcher_(batcher),
+        testing_hooks_(testing_hooks) {}
 
   rest::HttpResponse Handle(const rest::HttpRequest& request) const;
 
@@ -54,6 +60,7 @@ class RestService {
   const ModelManager* manager_;
   const EventLog* events_;
   Metrics* metrics_;
+  batching::Batcher* batcher_;
   const bool testing_hooks_;
 };
 

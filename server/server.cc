@@ -34,12 +34,20 @@ Server::Server(ServerOptions options)
         }
         return m;
       }()),
-      prediction_service_(&manager_, &gate_, metrics_.get(), options_.testing_hooks),
+      batcher_(options_.batching
+                   ? std::make_unique<batching::Batcher>(
+                         *options_.batching, RunPlan,
+                         [this](int64_t rows, int64_t calls, int64_t padding) {
+                           if (metrics_ != nullptr) metrics_->RecordBatch(rows, calls, padding);
+                         })
+                   : nullptr),
+      prediction_service_(&manager_, &gate_, metrics_.get(), batcher_.get(),
+                          options_.testing_hooks),
       model_service_(&manager_, &gate_, [this](const tensorflow::serving::ModelServerConfig& c) {
         return ApplyConfig(c);
       }),
       admin_service_(&manager_, &events_, &gate_),
-      rest_service_(&manager_, &events_, metrics_.get(), options_.testing_hooks) {}
+      rest_service_(&manager_, &events_, metrics_.get(), batcher_.get(), options_.testing_hooks) {}
 
 rest::HttpResponse Server::HandleHttp(const rest::HttpRequest& request) {
   // The gRPC services' gate: shutdown refuses and drains both fronts at once.

@@ -15,6 +15,7 @@
 #define SWAPSERVE_SERVER_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -23,6 +24,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "server/admin_service.h"
+#include "server/batching/batcher.h"
 #include "server/event_log.h"
 #include "server/metrics.h"
 #include "server/model_manager.h"
@@ -45,6 +47,9 @@ struct ServerOptions {
   bool rest_enable_cors = false;
   // Prometheus metrics on the REST port at this path (empty: no metrics).
   std::string metrics_path;
+  // TF Serving's --enable_batching: Predict/Classify/Regress from both fronts
+  // through one batcher (nullopt: every call alone).
+  std::optional<batching::BatchingOptions> batching;
   ManagerOptions manager;
   // The models: a config file (re-read every config_poll_wait, if > 0) or, when
   // the path is empty, `config` as given.
@@ -80,6 +85,7 @@ class Server {
   EventLog events_;
   ModelManager manager_;
   CallGate gate_;
+  std::unique_ptr<batching::Batcher> batcher_;  // with options_.batching; outlives the fronts
   PredictionServiceImpl prediction_service_;
   ModelServiceImpl model_service_;
   AdminServiceImpl admin_service_;

@@ -29,6 +29,17 @@ void HoldForTesting(const grpc::ServerContext& context) {
 
 }  // namespace
 
+// The batcher, with the call's deadline and cancellation.
+Execution PredictionServiceImpl::ExecutionFor(grpc::ServerContext& context) const {
+  Execution execution{batcher_, {}};
+  if (batcher_ == nullptr) return execution;
+  const absl::Time deadline = absl::FromChrono(context.deadline());
+  // gRPC's "no deadline" is a far-future time point.
+  if (deadline < absl::Now() + absl::Hours(24 * 365)) execution.call.deadline = deadline;
+  execution.call.cancelled = [&context] { return context.IsCancelled(); };
+  return execution;
+}
+
 // ServeOnSnapshot inside the call gate; names the snapshot in the trailers and
 // records the request as `api` (TF Serving's metric label).
 template <typename Body>
@@ -58,7 +69,7 @@ grpc::Status PredictionServiceImpl::Predict(grpc::ServerContext* context,
                                             tfs::PredictResponse* response) {
   return Serve("Predict", context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
-                 return RunPredict(h, w, *request, response);
+                 return RunPredict(h, w, *request, response, ExecutionFor(*context));
                });
 }
 
@@ -67,7 +78,7 @@ grpc::Status PredictionServiceImpl::Classify(grpc::ServerContext* context,
                                              tfs::ClassificationResponse* response) {
   return Serve("Classify", context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
-                 return RunClassify(h, w, *request, response);
+                 return RunClassify(h, w, *request, response, ExecutionFor(*context));
                });
 }
 
@@ -76,7 +87,7 @@ grpc::Status PredictionServiceImpl::Regress(grpc::ServerContext* context,
                                             tfs::RegressionResponse* response) {
   return Serve("Regress", context, request->model_spec(),
                [&](const ServableHandle& h, const ServedWeights& w) {
-                 return RunRegress(h, w, *request, response);
+                 return RunRegress(h, w, *request, response, ExecutionFor(*context));
                });
 }
 

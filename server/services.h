@@ -13,7 +13,9 @@
 
 #include <functional>
 
+#include "server/batching/batcher.h"
 #include "server/call_gate.h"
+#include "server/inference.h"
 #include "server/metrics.h"
 #include "server/model_manager.h"
 #include "tensorflow_serving/apis/model_service.grpc.pb.h"
@@ -34,10 +36,15 @@ inline constexpr char kShuttingDownMessage[] =
 class PredictionServiceImpl final : public tensorflow::serving::PredictionService::Service {
  public:
   // `testing_hooks`: honour kTestingHoldMetadata (swapserve's own tests only).
-  // `metrics`: where requests are recorded (null: nowhere).
+  // `metrics`: where requests are recorded (null: nowhere). `batcher`: what
+  // Predict, Classify and Regress run through (null: each call alone).
   PredictionServiceImpl(ModelManager* manager, CallGate* gate, Metrics* metrics,
-                        bool testing_hooks = false)
-      : manager_(manager), gate_(gate), metrics_(metrics), testing_hooks_(testing_hooks) {}
+                        batching::Batcher* batcher, bool testing_hooks)
+      : manager_(manager),
+        gate_(gate),
+        metrics_(metrics),
+        batcher_(batcher),
+        testing_hooks_(testing_hooks) {}
 
   grpc::Status Predict(grpc::ServerContext* context,
                        const tensorflow::serving::PredictRequest* request,
@@ -53,6 +60,7 @@ class PredictionServiceImpl final : public tensorflow::serving::PredictionServic
                                 tensorflow::serving::GetModelMetadataResponse* response) override;
 
  private:
+  Execution ExecutionFor(grpc::ServerContext& context) const;
   template <typename Body>
   grpc::Status Serve(const char* api, grpc::ServerContext* context,
                      const tensorflow::serving::ModelSpec& spec, Body body);
@@ -60,6 +68,7 @@ class PredictionServiceImpl final : public tensorflow::serving::PredictionServic
   ModelManager* manager_;
   CallGate* gate_;
   Metrics* metrics_;
+  batching::Batcher* batcher_;
   const bool testing_hooks_;
 };
 

@@ -16,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "model/formats/bundle_writer.h"
@@ -23,6 +24,7 @@
 #include "nlohmann/json.hpp"
 #include "swapserve/admin/v1/admin.grpc.pb.h"
 #include "tests/daemon_harness.h"
+#include "tests/http_client.h"
 
 namespace swapserve::testing {
 namespace {
@@ -135,15 +137,17 @@ class Load {
 class HotReloadTest : public ::testing::Test {
  protected:
   // Serves half_plus_two as "m" following ckpt_dir_, which starts at ckpt-1.
-  std::unique_ptr<Daemon> StartFollowing(std::vector<std::string> extra = {}) {
+  std::unique_ptr<Daemon> StartFollowing(std::vector<std::string> extra = {},
+                                         bool rest = false) {
     base_ = Fixture("tf_serving/saved_model_half_plus_two_cpu");
     WriteCheckpoint(dir(), 1);
     std::vector<std::string> flags = {"--model_name=m", "--model_base_path=" + base_,
                                       "--checkpoint_dir=" + dir(),
                                       "--checkpoint_poll_seconds=0.5"};
     flags.insert(flags.end(), extra.begin(), extra.end());
-    return Daemon::Start(flags);
+    return Daemon::Start(flags, rest);
   }
+  void ExpectNoTornResponses(Daemon& d);
   std::string dir() const { return tmp_.path() + "/ckpt"; }
   void SetUp() override { ASSERT_EQ(RunCommand("mkdir -p '" + dir() + "'").exit_code, 0); }
 
@@ -260,22 +264,61 @@ TEST(HotReloadSeedTest, SeedWorkflow) {
             std::string::npos);
 }
 
-TEST_F(HotReloadTest, NoTornResponses) {
-  auto d = StartFollowing();
-  ASSERT_NE(d, nullptr);
-  ASSERT_TRUE(ServesCheckpoint(*d, 1));
-  Load load(*d, 8);
+// Eight clients while checkpoints are swapped in as fast as the follower takes
+// them: every response's value is the one of the checkpoint its trailer names.
+void HotReloadTest::ExpectNoTornResponses(Daemon& d) {
+  ASSERT_TRUE(ServesCheckpoint(d, 1));
+  Load load(d, 8);
   const int last = 60;
   for (int k = 2; k <= last; ++k) WriteCheckpoint(dir(), k);  // as fast as it can
-  EXPECT_TRUE(ServesCheckpoint(*d, last)) << d->Log();
+  EXPECT_TRUE(ServesCheckpoint(d, last)) << d.Log();
   load.Stop();
   EXPECT_GT(load.ok(), 0);
   EXPECT_EQ(load.failed(), 0);
   EXPECT_EQ(load.torn(), 0);
-  const Answer a = Ask(d->prediction());
+  const Answer a = Ask(d.prediction());
   int swaps = 0;
   EXPECT_TRUE(absl::SimpleAtoi(a.weights_version, &swaps));
   EXPECT_GT(swaps, 2) << "several checkpoints were swapped in";
+}
+
+TEST_F(HotReloadTest, NoTornResponses) {
+  auto d = StartFollowing();
+  ASSERT_NE(d, nullptr);
+  ExpectNoTornResponses(*d);
+}
+
+// The same with --enable_batching: one batch, one weights snapshot. The
+// metrics show that calls were merged (more calls than batches) and padded.
+TEST_F(HotReloadTest, NoTornResponsesWithBatching) {
+  WriteFileOrDie(tmp_.Join("batching.config"),
+                 "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\n"
+                 "num_batch_threads { value: 2 }\nallowed_batch_sizes: 4\nallowed_batch_sizes: 8\n");
+  WriteFileOrDie(tmp_.Join("monitoring.config"), "prometheus_config { enable: true }\n");
+  auto d = StartFollowing({"--enable_batching",
+                           "--batching_parameters_file=" + tmp_.Join("batching.config"),
+                           "--monitoring_config_file=" + tmp_.Join("monitoring.config")},
+                          /*rest=*/true);
+  ASSERT_NE(d, nullptr);
+  ExpectNoTornResponses(*d);
+  const Reply scrape = Curl(d->Url("/monitoring/prometheus/metrics"));
+  ASSERT_EQ(scrape.code, 200) << scrape.head;
+  double batches = 0, calls = 0, padding = 0;
+  for (absl::string_view line : absl::StrSplit(scrape.body, '\n')) {
+    const size_t space = line.rfind(' ');
+    if (space == absl::string_view::npos) continue;
+    const absl::string_view name = line.substr(0, space), value = line.substr(space + 1);
+    double* into = name == "swapserve_batches_total"              ? &batches
+                   : name == "swapserve_batched_calls_total"        ? &calls
+                   : name == "swapserve_batch_padding_rows_total" ? &padding
+                                                                    : nullptr;
+    if (into != nullptr) {
+      EXPECT_TRUE(absl::SimpleAtod(value, into)) << line;
+    }
+  }
+  EXPECT_GT(batches, 0);
+  EXPECT_GT(calls, batches) << "no two calls were ever merged";
+  EXPECT_GT(padding, 0) << "no batch was padded to an allowed size";
 }
 
 TEST_F(HotReloadTest, FaultsAreRejectedAndTheOldWeightsKeepServing) {

@@ -34,8 +34,8 @@ struct Batcher::Queue {
   int64_t rows = 0;
 };
 
-Batcher::Batcher(BatchingOptions options, RunFn run)
-    : options_(std::move(options)), run_(std::move(run)) {
+Batcher::Batcher(BatchingOptions options, RunFn run, BatchObserver observer)
+    : options_(std::move(options)), run_(std::move(run)), observer_(std::move(observer)) {
   const int n = options_.num_batch_threads > 0 ? options_.num_batch_threads : 1;
   for (int i = 0; i < n; ++i) threads_.emplace_back([this] { BatchThread(); });
 }
@@ -240,6 +240,7 @@ void Batcher::RunBatch(std::vector<Call*> batch) {
     stats_.calls += static_cast<int64_t>(live.size());
     stats_.padded_rows += padded - rows;
   }
+  if (observer_) observer_(rows, static_cast<int64_t>(live.size()), padded - rows);
   if (live.size() == 1 && padded == rows) return RunAlone(live);
 
   auto fail_all = [&](const absl::Status& status) {

@@ -75,9 +75,12 @@ struct CallInfo {
 using RunFn = std::function<absl::StatusOr<std::vector<Tensor>>(
     const Plan& plan, const WeightSet& weights, const std::vector<Tensor>& inputs)>;
 
+// Told of every batch run: the callers' rows, the calls, the padding rows.
+using BatchObserver = std::function<void(int64_t rows, int64_t calls, int64_t padding)>;
+
 class Batcher {
  public:
-  Batcher(BatchingOptions options, RunFn run);
+  Batcher(BatchingOptions options, RunFn run, BatchObserver observer = nullptr);
   ~Batcher();
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -118,6 +121,7 @@ class Batcher {
 
   const BatchingOptions options_;
   const RunFn run_;
+  const BatchObserver observer_;
   mutable absl::Mutex mu_;
   absl::CondVar work_;  // Signalled when a call is queued or stopping_ is set.
   std::map<QueueKey, std::unique_ptr<Queue>> queues_ ABSL_GUARDED_BY(mu_);
