@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "client/args.h"
+#include "client/bench.h"
 #include "client/describe.h"
 #include "client/remote.h"
 #include "client/run.h"
@@ -83,18 +84,19 @@ int Run(const std::vector<std::string>& words) {
 int main(int argc, char** argv) {
   using namespace swapserve::cli;
   if (argc < 2) {
-    std::cerr << kUsage << kRemoteUsage;
+    std::cerr << kUsage << kRemoteUsage << kBenchUsage;
     return 2;
   }
   const std::string command = argv[1];
   const std::vector<std::string> words(argv + 2, argv + argc);
   if (command == "show") return Show(words);
   if (command == "run") return Run(words);
+  if (command == "bench") return RunBench(words);
   if (IsRemoteCommand(command)) return RunRemoteCommand(command, words);
   if (command == "help" || command == "--help" || command == "-h") {
-    std::cout << kUsage << kRemoteUsage;
+    std::cout << kUsage << kRemoteUsage << kBenchUsage;
     return 0;
   }
-  std::cerr << "swapserve-cli: unknown command '" << command << "'\n\n" << kUsage << kRemoteUsage;
+  std::cerr << "swapserve-cli: unknown command '" << command << "'\n\n" << kUsage << kRemoteUsage << kBenchUsage;
   return 2;
 }

@@ -15,6 +15,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "model/tensor_proto.h"
+#include "model/util/status_macros.h"
 #include "swapserve/admin/v1/admin.grpc.pb.h"
 #include "tensorflow_serving/apis/model_service.grpc.pb.h"
 #include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
@@ -157,22 +158,34 @@ nlohmann::json WeightsJson(const grpc::ClientContext& context) {
   return j;
 }
 
-int Predict(const Args& args, const Call& call) {
-  auto spec = SpecFromArgs(args, true);
-  if (!spec.ok()) return Fail(std::string(spec.status().message()), 2);
-  if (!args.Has("input")) return Fail("--input FILE.json is required", 2);
-  auto input = ReadJson(*args.Get("input"));
-  if (!input.ok()) return Fail(std::string(input.status().message()));
-  if (!input->contains("inputs") || !(*input)["inputs"].is_object()) {
-    return Fail("the input JSON needs an \"inputs\" object");
+}  // namespace
+
+absl::StatusOr<tfs::PredictRequest> PredictRequestFromArgs(const Args& args) {
+  ASSIGN_OR_RETURN(tfs::ModelSpec spec, SpecFromArgs(args, true));
+  if (!args.Has("input")) return absl::InvalidArgumentError("--input FILE.json is required");
+  ASSIGN_OR_RETURN(nlohmann::json input, ReadJson(*args.Get("input")));
+  if (!input.contains("inputs") || !input["inputs"].is_object()) {
+    return absl::InvalidArgumentError("the input JSON needs an \"inputs\" object");
   }
   tfs::PredictRequest request;
-  *request.mutable_model_spec() = *spec;
-  for (const auto& [alias, value] : (*input)["inputs"].items()) {
-    auto tensor = TensorFromJson(value, absl::StrCat("input '", alias, "'"));
-    if (!tensor.ok()) return Fail(std::string(tensor.status().message()));
-    TensorToProto(*tensor, &(*request.mutable_inputs())[alias]);
+  *request.mutable_model_spec() = spec;
+  for (const auto& [alias, value] : input["inputs"].items()) {
+    ASSIGN_OR_RETURN(Tensor tensor, TensorFromJson(value, absl::StrCat("input '", alias, "'")));
+    TensorToProto(tensor, &(*request.mutable_inputs())[alias]);
   }
+  return request;
+}
+
+namespace {
+
+int Predict(const Args& args, const Call& call) {
+  if (auto spec = SpecFromArgs(args, true); !spec.ok()) {
+    return Fail(std::string(spec.status().message()), 2);
+  }
+  if (!args.Has("input")) return Fail("--input FILE.json is required", 2);
+  absl::StatusOr<tfs::PredictRequest> built = PredictRequestFromArgs(args);
+  if (!built.ok()) return Fail(std::string(built.status().message()));
+  const tfs::PredictRequest& request = *built;
   tfs::PredictResponse response;
   auto context = call.Context();
   grpc::Status s = tfs::PredictionService::NewStub(call.channel)->Predict(context.get(), request, &response);

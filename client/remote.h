@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "client/args.h"
+#include "tensorflow_serving/apis/predict.pb.h"
+
 namespace swapserve::cli {
 
 // True for the commands below.
@@ -16,6 +20,10 @@ bool IsRemoteCommand(const std::string& command);
 // Runs `command` (predict, classify, regress, metadata, status, health,
 // reload-config) with its words; returns the process exit code.
 int RunRemoteCommand(const std::string& command, const std::vector<std::string>& words);
+
+// The PredictRequest of --model/--version/--label/--signature and --input
+// FILE.json ({"inputs": {alias: tensor JSON}}), as `predict` sends it.
+absl::StatusOr<tensorflow::serving::PredictRequest> PredictRequestFromArgs(const Args& args);
 
 // The usage lines of the remote commands.
 extern const char kRemoteUsage[];

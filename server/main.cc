@@ -72,6 +72,9 @@ ABSL_FLAG(bool, reject_nonfinite, true,
           "Reject checkpoints holding a NaN or infinity (the old weights keep serving).");
 ABSL_FLAG(int32_t, shutdown_grace_seconds, 10,
           "On SIGTERM/SIGINT, let in-flight calls run this long before cancelling them.");
+ABSL_FLAG(bool, enable_echo, false,
+          "Also serve swapserve.bench.v1.Echo, the transport floor of `swapserve-cli bench "
+          "--floor` (a PredictRequest in, its size out; no model runs).");
 ABSL_FLAG(bool, testing_hooks, false,
           "For swapserve's own tests only: a Predict/Classify/Regress/metadata call "
           "with metadata swapserve-testing-hold-ms waits that long inside its handler.");
@@ -137,6 +140,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   o.rest_enable_cors = absl::GetFlag(FLAGS_rest_api_enable_cors_support);
   o.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds));
   o.testing_hooks = absl::GetFlag(FLAGS_testing_hooks);
+  o.enable_echo = absl::GetFlag(FLAGS_enable_echo);
   o.manager.poll_wait = absl::Seconds(absl::GetFlag(FLAGS_file_system_poll_wait_seconds));
   o.manager.max_num_load_retries = absl::GetFlag(FLAGS_max_num_load_retries);
   o.manager.load_retry_interval =

@@ -94,6 +94,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   builder.RegisterService(&server->prediction_service_);
   builder.RegisterService(&server->model_service_);
   builder.RegisterService(&server->admin_service_);
+  if (o.enable_echo) builder.RegisterService(&server->echo_service_);
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(

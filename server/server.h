@@ -25,6 +25,7 @@
 #include "grpcpp/server.h"
 #include "server/admin_service.h"
 #include "server/batching/batcher.h"
+#include "server/echo_service.h"
 #include "server/event_log.h"
 #include "server/metrics.h"
 #include "server/model_manager.h"
@@ -58,6 +59,7 @@ struct ServerOptions {
   tensorflow::serving::ModelServerConfig config;
   absl::Duration shutdown_grace = absl::Seconds(10);
   bool testing_hooks = false;  // see kTestingHoldMetadata
+  bool enable_echo = false;    // serve the benchmark floor (echo_service.h)
 };
 
 // The path metrics are served at when a MonitoringConfig enables them without one.
@@ -89,6 +91,7 @@ class Server {
   PredictionServiceImpl prediction_service_;
   ModelServiceImpl model_service_;
   AdminServiceImpl admin_service_;
+  EchoServiceImpl echo_service_;
   RestService rest_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<rest::HttpServer> http_server_;

@@ -1,0 +1,286 @@
+// swapserve-cli bench (see bench.h): worker threads with their own channels,
+// per-thread samples merged at the end.
+#include "client/bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "client/args.h"
+#include "client/remote.h"
+#include "grpcpp/grpcpp.h"
+#include "nlohmann/json.hpp"
+#include "swapserve/bench/v1/echo.grpc.pb.h"
+#include "tensorflow_serving/apis/prediction_service.grpc.pb.h"
+
+namespace swapserve::cli {
+
+const char kBenchUsage[] =
+    "  bench --model M [--signature S] --input F.json [--concurrency N] [--rate QPS]\n"
+    "       [--duration SECONDS] [--warmup SECONDS] [--floor] [--json]\n"
+    "                       load generator: closed loop (N clients) or open loop\n"
+    "                       (Poisson arrivals at QPS); latency percentiles, calls/s,\n"
+    "                       errors, responses per checkpoint per second; --floor also\n"
+    "                       runs the same load against Echo (swapserve --enable_echo)\n";
+
+namespace {
+
+namespace tfs = tensorflow::serving;
+
+struct Settings {
+  std::string server = "localhost:8500";
+  int concurrency = 1;
+  double rate = 0;  // calls/s; 0: closed loop
+  absl::Duration duration = absl::Seconds(10);
+  absl::Duration warmup = absl::Seconds(1);
+  absl::Duration timeout = absl::Seconds(30);
+};
+
+// What one client thread saw after the warm-up.
+struct Samples {
+  std::vector<double> latency_us;  // successful calls
+  std::map<std::string, int64_t> errors;  // by gRPC code name
+  std::map<int64_t, std::map<std::string, int64_t>> weights;  // second -> checkpoint -> calls
+};
+
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    default: return "OTHER";
+  }
+}
+
+// Poisson arrival times shared by the open-loop clients.
+class Arrivals {
+ public:
+  Arrivals(double rate, absl::Time start) : gap_(rate), next_(start) {}
+  absl::Time Next() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const absl::Time t = next_;
+    next_ += absl::Seconds(gap_(gen_));
+    return t;
+  }
+
+ private:
+  std::mutex mu_;
+  std::mt19937_64 gen_{42};
+  std::exponential_distribution<double> gap_;
+  absl::Time next_;
+};
+
+// One phase: `settings`' load of Predict (floor = false) or Echo calls.
+std::vector<Samples> RunPhase(const Settings& s, const tfs::PredictRequest& request, bool floor) {
+  const absl::Time start = absl::Now();
+  const absl::Time measure_from = start + s.warmup;
+  const absl::Time end = measure_from + s.duration;
+  Arrivals arrivals(s.rate > 0 ? s.rate : 1, start);
+  std::vector<Samples> samples(s.concurrency);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < s.concurrency; ++i) {
+    threads.emplace_back([&, i] {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(-1);
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one connection per client
+      args.SetInt("swapserve.bench.client", i);
+      auto channel = grpc::CreateCustomChannel(s.server, grpc::InsecureChannelCredentials(), args);
+      auto predict = tfs::PredictionService::NewStub(channel);
+      auto echo = swapserve::bench::v1::Echo::NewStub(channel);
+      Samples& mine = samples[i];
+      for (;;) {
+        absl::Time sent = absl::Now();
+        if (s.rate > 0) {
+          sent = arrivals.Next();
+          if (sent >= end) break;
+          absl::SleepFor(sent - absl::Now());
+        } else if (sent >= end) {
+          break;
+        }
+        grpc::ClientContext context;
+        context.set_deadline(absl::ToChronoTime(absl::Now() + s.timeout));
+        grpc::Status status;
+        if (floor) {
+          swapserve::bench::v1::EchoResponse response;
+          status = echo->Echo(&context, request, &response);
+        } else {
+          tfs::PredictResponse response;
+          status = predict->Predict(&context, request, &response);
+        }
+        const absl::Time done = absl::Now();
+        if (sent < measure_from) continue;
+        if (!status.ok()) {
+          ++mine.errors[CodeName(status.error_code())];
+          continue;
+        }
+        mine.latency_us.push_back(absl::ToDoubleMicroseconds(done - sent));
+        std::string checkpoint = floor ? "echo" : "(none)";
+        for (const auto& [key, value] : context.GetServerTrailingMetadata()) {
+          if (key == "swapserve-checkpoint") checkpoint.assign(value.data(), value.size());
+        }
+        ++mine.weights[(done - measure_from) / absl::Seconds(1)][checkpoint];
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  return samples;
+}
+
+struct Summary {
+  int64_t calls = 0;
+  double qps = 0;
+  std::map<std::string, double> latency_us;  // p50 ... max
+  std::map<std::string, int64_t> errors;
+  std::map<int64_t, std::map<std::string, int64_t>> weights;
+};
+
+Summary Summarize(const std::vector<Samples>& all, absl::Duration duration) {
+  Summary sum;
+  std::vector<double> latency;
+  for (const Samples& s : all) {
+    latency.insert(latency.end(), s.latency_us.begin(), s.latency_us.end());
+    for (const auto& [code, n] : s.errors) sum.errors[code] += n;
+    for (const auto& [second, by] : s.weights) {
+      for (const auto& [checkpoint, n] : by) sum.weights[second][checkpoint] += n;
+    }
+  }
+  std::sort(latency.begin(), latency.end());
+  sum.calls = static_cast<int64_t>(latency.size());
+  sum.qps = static_cast<double>(sum.calls) / absl::ToDoubleSeconds(duration);
+  if (latency.empty()) return sum;
+  auto at = [&](double q) {
+    return latency[std::min(latency.size() - 1, static_cast<size_t>(q * latency.size()))];
+  };
+  sum.latency_us = {{"p50", at(0.50)},   {"p90", at(0.90)}, {"p99", at(0.99)},
+                    {"p99.9", at(0.999)}, {"max", latency.back()}};
+  return sum;
+}
+
+nlohmann::json ToJson(const Summary& s) {
+  nlohmann::json j = {{"calls", s.calls}, {"qps", s.qps}, {"latency_us", s.latency_us},
+                      {"errors", s.errors}};
+  nlohmann::json seconds = nlohmann::json::array();
+  for (const auto& [second, by] : s.weights) seconds.push_back({{"second", second}, {"calls", by}});
+  j["weights_by_second"] = seconds;
+  return j;
+}
+
+void Print(const char* what, const Summary& s) {
+  std::printf("%s: %lld calls, %.1f calls/s\n", what, static_cast<long long>(s.calls), s.qps);
+  if (!s.latency_us.empty()) {
+    std::printf("  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
+                s.latency_us.at("p50"), s.latency_us.at("p90"), s.latency_us.at("p99"),
+                s.latency_us.at("p99.9"), s.latency_us.at("max"));
+  }
+  for (const auto& [code, n] : s.errors) std::printf("  errors %s: %lld\n", code.c_str(), static_cast<long long>(n));
+  for (const auto& [second, by] : s.weights) {
+    std::string line = absl::StrFormat("  second %lld:", static_cast<long long>(second));
+    for (const auto& [checkpoint, n] : by) absl::StrAppend(&line, " ", checkpoint, " ", n);
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+int Usage(const std::string& message) {
+  std::cerr << "swapserve-cli bench: " << message << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int RunBench(const std::vector<std::string>& words) {
+  auto args = Args::Parse(words, {"server", "timeout", "model", "version", "signature", "input",
+                                  "concurrency", "rate", "duration", "warmup"},
+                          {"floor", "json"});
+  if (!args.ok()) return Usage(std::string(args.status().message()));
+  if (!args->positional().empty()) return Usage("takes no positional arguments");
+  Settings s;
+  s.server = args->Get("server").value_or(s.server);
+  double seconds = 0;
+  if (auto v = args->Get("concurrency");
+      v && (!absl::SimpleAtoi(*v, &s.concurrency) || s.concurrency < 1 || s.concurrency > 4096)) {
+    return Usage("--concurrency must be 1..4096");
+  }
+  if (auto v = args->Get("rate"); v && (!absl::SimpleAtod(*v, &s.rate) || !(s.rate > 0))) {
+    return Usage("--rate must be a positive number of calls per second");
+  }
+  if (auto v = args->Get("duration")) {
+    if (!absl::SimpleAtod(*v, &seconds) || !(seconds > 0)) return Usage("--duration must be > 0");
+    s.duration = absl::Seconds(seconds);
+  }
+  if (auto v = args->Get("warmup")) {
+    if (!absl::SimpleAtod(*v, &seconds) || !(seconds >= 0)) return Usage("--warmup must be >= 0");
+    s.warmup = absl::Seconds(seconds);
+  }
+  if (auto v = args->Get("timeout")) {
+    if (!absl::SimpleAtod(*v, &seconds) || !(seconds > 0)) return Usage("--timeout must be > 0");
+    s.timeout = absl::Seconds(seconds);
+  }
+  if (!args->Has("model")) return Usage("--model is required");
+  if (!args->Has("input")) return Usage("--input FILE.json is required");
+  absl::StatusOr<tfs::PredictRequest> request = PredictRequestFromArgs(*args);
+  if (!request.ok()) {
+    std::cerr << "swapserve-cli bench: " << request.status().message() << "\n";
+    return 1;
+  }
+
+  const Summary predict = Summarize(RunPhase(s, *request, false), s.duration);
+  std::optional<Summary> floor;
+  if (args->Has("floor")) floor = Summarize(RunPhase(s, *request, true), s.duration);
+
+  nlohmann::json out = {{"server", s.server},
+                        {"model", request->model_spec().name()},
+                        {"payload_bytes", request->ByteSizeLong()},
+                        {"concurrency", s.concurrency},
+                        {"mode", s.rate > 0 ? "open" : "closed"},
+                        {"duration_s", absl::ToDoubleSeconds(s.duration)},
+                        {"predict", ToJson(predict)}};
+  if (s.rate > 0) out["rate"] = s.rate;
+  if (floor) {
+    out["floor"] = ToJson(*floor);
+    nlohmann::json ratio = nlohmann::json::object();
+    for (const auto& [q, v] : predict.latency_us) {
+      if (floor->latency_us.count(q) && floor->latency_us.at(q) > 0) ratio[q] = v / floor->latency_us.at(q);
+    }
+    if (floor->qps > 0) ratio["qps"] = predict.qps / floor->qps;
+    out["predict_over_floor"] = ratio;
+  }
+  if (args->Has("json")) {
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::printf("bench: %s on %s, %d clients, %s, %.1f s after %.1f s warm-up, payload %zu bytes\n",
+                request->model_spec().name().c_str(), s.server.c_str(), s.concurrency,
+                s.rate > 0 ? absl::StrFormat("open loop at %.0f calls/s", s.rate).c_str()
+                           : "closed loop",
+                absl::ToDoubleSeconds(s.duration), absl::ToDoubleSeconds(s.warmup),
+                request->ByteSizeLong());
+    Print("Predict", predict);
+    if (floor) {
+      Print("floor (Echo)", *floor);
+      std::printf("Predict / floor:");
+      for (const auto& [q, v] : out["predict_over_floor"].items()) {
+        std::printf(" %s %.2f", q.c_str(), v.get<double>());
+      }
+      std::printf("\n");
+    }
+  }
+  return predict.calls > 0 ? 0 : 1;
+}
+
+}  // namespace swapserve::cli

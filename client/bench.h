@@ -1,0 +1,30 @@
+// swapserve-cli bench: a load generator for Predict over gRPC, with the
+// transport floor in the same binary.
+//
+// Closed loop (--concurrency N clients, each sending its next call when the
+// last is answered) or open loop (--rate QPS: Poisson arrivals served by up to
+// --concurrency clients; a call's latency counts from its arrival, so queueing
+// shows instead of hiding). Each client has its own connection. The payload is
+// `predict`'s --input JSON. Reports p50/p90/p99/p99.9/max, calls/s, errors by
+// gRPC code, and the responses per checkpoint (trailer) for each second;
+// --json prints one JSON object instead.
+//
+// --floor runs the same load twice, Predict then swapserve.bench.v1.Echo (the
+// same PredictRequest bytes; the server answers its size and runs no model,
+// `swapserve --enable_echo`), and reports Predict ÷ floor from that one run.
+#ifndef SWAPSERVE_CLIENT_BENCH_H_
+#define SWAPSERVE_CLIENT_BENCH_H_
+
+#include <string>
+#include <vector>
+
+namespace swapserve::cli {
+
+// Exit code: 0, 1 when no call succeeded, 2 for usage errors.
+int RunBench(const std::vector<std::string>& words);
+
+extern const char kBenchUsage[];
+
+}  // namespace swapserve::cli
+
+#endif  // SWAPSERVE_CLIENT_BENCH_H_
