@@ -1,5 +1,5 @@
-// The batch scheduler (see batcher.h): per-key FIFO queues under one mutex,
-// num_batch_threads threads forming and running batches.
+// The batch scheduler (see batcher.h): per-key FIFO queues under one mutex;
+// the waiting callers lead the batches, at most num_batch_threads at a time.
 #include "server/batching/batcher.h"
 
 #include <deque>
@@ -7,11 +7,15 @@
 
 #include "glog/logging.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "model/util/status_macros.h"
 #include "server/batching/batch_tensors.h"
 
 namespace swapserve::server::batching {
+
+// The thread waiting in Run() for its calls (one, or a split call's pieces).
+struct Waiter {
+  absl::CondVar cv;
+};
 
 struct Batcher::Call {
   const Plan* plan = nullptr;
@@ -19,14 +23,12 @@ struct Batcher::Call {
   std::vector<Tensor> inputs;
   int64_t rows = 0;
   const CallInfo* info = nullptr;
+  Waiter* waiter = nullptr;
+  QueueKey key;
   absl::Time enqueued;
+  bool queued = false;  // In its queue, not yet taken into a batch.
+  bool done = false;
   absl::StatusOr<std::vector<Tensor>> result;
-  absl::Notification done;
-
-  void Answer(absl::StatusOr<std::vector<Tensor>> r) {
-    result = std::move(r);
-    done.Notify();
-  }
 };
 
 struct Batcher::Queue {
@@ -35,26 +37,22 @@ struct Batcher::Queue {
 };
 
 Batcher::Batcher(BatchingOptions options, RunFn run, BatchObserver observer)
-    : options_(std::move(options)), run_(std::move(run)), observer_(std::move(observer)) {
-  const int n = options_.num_batch_threads > 0 ? options_.num_batch_threads : 1;
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { BatchThread(); });
-}
+    : options_(std::move(options)), run_(std::move(run)), observer_(std::move(observer)) {}
 
 Batcher::~Batcher() {
-  std::vector<Call*> queued;
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    for (auto& [key, queue] : queues_) {
-      queued.insert(queued.end(), queue->calls.begin(), queue->calls.end());
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+  for (auto& [key, queue] : queues_) {
+    for (Call* call : queue->calls) {
+      call->queued = false;
+      call->done = true;
+      call->result = absl::UnavailableError("the batcher is shutting down");
+      call->waiter->cv.Signal();
     }
-    queues_.clear();
-    work_.SignalAll();
   }
-  for (Call* call : queued) {
-    call->Answer(absl::UnavailableError("the batcher is shutting down"));
-  }
-  for (std::thread& t : threads_) t.join();
+  queues_.clear();
+  mu_.Await(absl::Condition(
+      +[](int* inside) { return *inside == 0; }, &inside_));
 }
 
 Batcher::Stats Batcher::stats() const {
@@ -109,12 +107,15 @@ absl::StatusOr<std::vector<Tensor>> Batcher::Run(const Plan& plan, const WeightS
 
   // Pieces of at most max_execution_batch_size rows (one unless splitting).
   const int64_t limit = options_.max_execution_batch_size;
+  Waiter waiter;
   std::vector<std::unique_ptr<Call>> pieces;
   for (int64_t begin = 0; begin < rows; begin += limit) {
     auto piece = std::make_unique<Call>();
     piece->plan = &plan;
     piece->weights = &weights;
     piece->info = &info;
+    piece->waiter = &waiter;
+    piece->key = QueueKey(&plan, &weights, row_key);
     piece->rows = std::min(limit, rows - begin);
     if (piece->rows == rows) {
       piece->inputs = std::move(inputs);
@@ -127,14 +128,19 @@ absl::StatusOr<std::vector<Tensor>> Batcher::Run(const Plan& plan, const WeightS
     pieces.push_back(std::move(piece));
   }
   absl::Status queued = absl::OkStatus();
-  size_t enqueued = 0;
-  while (enqueued < pieces.size()) {
-    queued = Enqueue(pieces[enqueued].get(), row_key);
-    if (!queued.ok()) break;
-    ++enqueued;
+  {
+    absl::MutexLock lock(&mu_);
+    ++inside_;
+    std::vector<Call*> mine;
+    for (const auto& piece : pieces) {
+      queued = Enqueue(piece.get());
+      if (!queued.ok()) break;
+      mine.push_back(piece.get());
+    }
+    // Pieces already queued run anyway: wait for them before returning.
+    Await(mine);
+    --inside_;
   }
-  // Pieces already queued run anyway: wait for them before returning.
-  for (size_t i = 0; i < enqueued; ++i) pieces[i]->done.WaitForNotification();
   RETURN_IF_ERROR(queued);
   if (pieces.size() == 1) return std::move(pieces[0]->result);
 
@@ -150,70 +156,91 @@ absl::StatusOr<std::vector<Tensor>> Batcher::Run(const Plan& plan, const WeightS
   return outputs;
 }
 
-absl::Status Batcher::Enqueue(Call* call, const std::string& row_key) {
-  absl::MutexLock lock(&mu_);
+absl::Status Batcher::Enqueue(Call* call) {
   if (stopping_) return absl::UnavailableError("the batcher is shutting down");
-  std::unique_ptr<Queue>& queue = queues_[QueueKey(call->plan, call->weights, row_key)];
+  std::unique_ptr<Queue>& queue = queues_[call->key];
   if (queue == nullptr) queue = std::make_unique<Queue>();
   if (queue->rows + call->rows >
       options_.max_enqueued_batches * options_.max_execution_batch_size) {
-    if (queue->calls.empty()) queues_.erase(QueueKey(call->plan, call->weights, row_key));
-    return absl::UnavailableError(
-        "The batch scheduling queue to which this task was submitted is full");
+    const int64_t waiting = queue->rows;
+    if (queue->calls.empty()) queues_.erase(call->key);
+    return absl::UnavailableError(absl::StrCat(
+        "The batch scheduling queue to which this task was submitted is full; ", waiting,
+        " rows are queued and max_enqueued_batches is ", options_.max_enqueued_batches,
+        " batches of ", options_.max_execution_batch_size));
   }
   call->enqueued = absl::Now();
+  call->queued = true;
   queue->calls.push_back(call);
   queue->rows += call->rows;
-  work_.Signal();
   return absl::OkStatus();
 }
 
-void Batcher::BatchThread() {
-  absl::MutexLock lock(&mu_);
-  while (!stopping_) {
-    absl::Time wake = absl::InfiniteFuture();
-    std::vector<Call*> batch = TakeBatch(absl::Now(), &wake);
-    if (batch.empty()) {
-      work_.WaitWithDeadline(&mu_, wake);
-      continue;
+void Batcher::Await(const std::vector<Call*>& mine) {
+  for (;;) {
+    Call* pending = nullptr;  // One of mine still waiting in its queue.
+    bool all_done = true;
+    for (Call* call : mine) {
+      all_done &= call->done;
+      if (pending == nullptr && call->queued) pending = call;
     }
-    mu_.Unlock();
-    RunBatch(std::move(batch));
-    mu_.Lock();
+    if (all_done) return;
+    absl::Time due = absl::InfiniteFuture();
+    if (pending != nullptr) {
+      std::vector<Call*> batch = TakeReadyBatch(*pending, absl::Now(), &due);
+      if (!batch.empty()) {
+        ++running_;
+        mu_.Unlock();
+        RunBatch(std::move(batch));
+        mu_.Lock();
+        --running_;
+        WakeLeaders();
+        continue;
+      }
+    }
+    mine[0]->waiter->cv.WaitWithDeadline(&mu_, due);
   }
 }
 
-std::vector<Batcher::Call*> Batcher::TakeBatch(absl::Time now, absl::Time* wake) {
-  const int64_t limit = options_.max_execution_batch_size;
-  auto ready = queues_.end();
-  for (auto it = queues_.begin(); it != queues_.end(); ++it) {
-    const Queue& q = *it->second;
-    const absl::Time due = q.calls.front()->enqueued + options_.batch_timeout;
-    if (q.rows < limit && due > now) {
-      *wake = std::min(*wake, due);
-      continue;
-    }
-    if (ready == queues_.end() ||
-        q.calls.front()->enqueued < ready->second->calls.front()->enqueued) {
-      ready = it;
-    }
-  }
+std::vector<Batcher::Call*> Batcher::TakeReadyBatch(const Call& call, absl::Time now,
+                                                    absl::Time* due) {
   std::vector<Call*> batch;
-  if (ready == queues_.end()) return batch;
-  Queue& q = *ready->second;
+  if (running_ >= std::max(1, options_.num_batch_threads)) return batch;  // Woken when one ends.
+  auto it = queues_.find(call.key);
+  if (it == queues_.end()) return batch;
+  Queue& q = *it->second;
+  const int64_t limit = options_.max_execution_batch_size;
+  const absl::Time ready_at = q.calls.front()->enqueued + options_.batch_timeout;
+  if (q.rows < limit && ready_at > now) {
+    *due = ready_at;
+    return batch;
+  }
   int64_t rows = 0;
   while (!q.calls.empty() && rows + q.calls.front()->rows <= limit) {
-    rows += q.calls.front()->rows;
-    batch.push_back(q.calls.front());
+    Call* next = q.calls.front();
     q.calls.pop_front();
+    next->queued = false;
+    rows += next->rows;
+    batch.push_back(next);
   }
   q.rows -= rows;
-  if (q.calls.empty()) queues_.erase(ready);
+  if (q.calls.empty()) queues_.erase(it);
   return batch;
 }
 
+void Batcher::WakeLeaders() {
+  for (auto& [key, queue] : queues_) queue->calls.front()->waiter->cv.Signal();
+}
+
+void Batcher::Answer(Call* call, absl::StatusOr<std::vector<Tensor>> result) {
+  absl::MutexLock lock(&mu_);
+  call->result = std::move(result);
+  call->done = true;
+  call->waiter->cv.Signal();
+}
+
 void Batcher::RunAlone(const std::vector<Call*>& calls) {
-  for (Call* call : calls) call->Answer(run_(*call->plan, *call->weights, call->inputs));
+  for (Call* call : calls) Answer(call, run_(*call->plan, *call->weights, call->inputs));
 }
 
 void Batcher::RunBatch(std::vector<Call*> batch) {
@@ -222,9 +249,9 @@ void Batcher::RunBatch(std::vector<Call*> batch) {
   std::vector<Call*> live;
   for (Call* call : batch) {
     if (now > call->info->deadline) {
-      call->Answer(absl::DeadlineExceededError("the deadline passed before the batch ran"));
+      Answer(call, absl::DeadlineExceededError("the deadline passed before the batch ran"));
     } else if (call->info->cancelled && call->info->cancelled()) {
-      call->Answer(absl::CancelledError("the client cancelled before the batch ran"));
+      Answer(call, absl::CancelledError("the client cancelled before the batch ran"));
     } else {
       live.push_back(call);
     }
@@ -244,7 +271,7 @@ void Batcher::RunBatch(std::vector<Call*> batch) {
   if (live.size() == 1 && padded == rows) return RunAlone(live);
 
   auto fail_all = [&](const absl::Status& status) {
-    for (Call* call : live) call->Answer(status);
+    for (Call* call : live) Answer(call, status);
   };
   std::vector<Tensor> stacked;
   for (size_t i = 0; i < live[0]->inputs.size(); ++i) {
@@ -283,9 +310,9 @@ void Batcher::RunBatch(std::vector<Call*> batch) {
     }
     begin += call->rows;
     if (status.ok()) {
-      call->Answer(std::move(mine));
+      Answer(call, std::move(mine));
     } else {
-      call->Answer(status);
+      Answer(call, status);
     }
   }
 }

@@ -8,16 +8,22 @@
 // name the weights that computed it. A swap closes nothing: calls queued before
 // it finish on the old snapshot, calls after it queue for the new one.
 //
-// Scheduling is TF Serving's: num_batch_threads threads take the oldest ready
-// queue, where ready means max_execution_batch_size rows are waiting or its
-// oldest call has waited batch_timeout (0: at once, so calls merge only while
-// every thread is busy). A batch is padded (by repeating its first row) up to
-// the next allowed_batch_sizes entry. A queue holds at most
-// max_enqueued_batches full batches; a call beyond that is UNAVAILABLE at once
-// (clients retry), never an unbounded wait. A call with more rows than
-// max_batch_size is split into pieces (enable_large_batch_splitting) or
-// refused with INVALID_ARGUMENT. A call whose deadline passed or whose client
-// cancelled is dropped when its batch forms, before it runs.
+// Scheduling follows TF Serving's parameters, without its dedicated threads:
+// the calling threads run the batches themselves. A queue is ready when
+// max_execution_batch_size rows wait or its oldest call has waited
+// batch_timeout (0: at once); then one of its waiting callers, while fewer
+// than num_batch_threads batches are running, takes the batch (its own call
+// and the ones queued behind it), runs it on its own thread and answers the
+// others. So a lone call runs on its own thread with no hand-off, and calls
+// merge exactly while the running batches keep others waiting. A batch is
+// padded (by repeating its first row) up to the next allowed_batch_sizes
+// entry. A queue holds at most max_enqueued_batches full batches; a call beyond
+// that is UNAVAILABLE at once (clients retry), never an unbounded wait. A call
+// with more rows than max_batch_size is refused with INVALID_ARGUMENT; with
+// enable_large_batch_splitting, one with more than max_execution_batch_size
+// is split into pieces that batch like calls and are joined back. A call whose
+// deadline passed or whose client cancelled is dropped when its batch forms,
+// before it runs.
 //
 // Calls that cannot merge run alone, on the calling thread: inputs without a
 // dimension 0 (scalars), disagreeing first dimensions, zero rows, or a plan
@@ -25,7 +31,8 @@
 //
 // Thread safety: Run() may be called from any number of threads at once; it
 // blocks until its call is answered. The destructor answers queued calls with
-// UNAVAILABLE and joins the threads; no Run() may start after it begins.
+// UNAVAILABLE and waits for the callers inside Run() to leave; no Run() may
+// start after it begins.
 #ifndef SWAPSERVE_SERVER_BATCHING_BATCHER_H_
 #define SWAPSERVE_SERVER_BATCHING_BATCHER_H_
 
@@ -35,7 +42,6 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -109,28 +115,34 @@ class Batcher {
 
   // Queues `call` (at most max_execution_batch_size rows); UNAVAILABLE when its
   // queue is full or the batcher is stopping.
-  absl::Status Enqueue(Call* call, const std::string& row_key);
-  // Runs calls alone, on this thread.
-  void RunAlone(const std::vector<Call*>& calls);
-  void BatchThread();
-  // The oldest ready queue's batch, or none; *wake is when one will be ready.
-  std::vector<Call*> TakeBatch(absl::Time now, absl::Time* wake)
+  absl::Status Enqueue(Call* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Until every call in `mine` is answered: leads the batches of their queues
+  // when they are ready and a batch may run, else waits.
+  void Await(const std::vector<Call*>& mine) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the batch at the front of `call`'s queue when it is ready; else
+  // empty, and *due is when it will be.
+  std::vector<Call*> TakeReadyBatch(const Call& call, absl::Time now, absl::Time* due)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RunBatch(std::vector<Call*> batch);
+  // Wakes the front caller of every queue (one of them may lead now).
+  void WakeLeaders() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Answer(Call* call, absl::StatusOr<std::vector<Tensor>> result) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs calls alone, on this thread.
+  void RunAlone(const std::vector<Call*>& calls) ABSL_LOCKS_EXCLUDED(mu_);
+  void RunBatch(std::vector<Call*> batch) ABSL_LOCKS_EXCLUDED(mu_);
   int64_t PaddedRows(int64_t rows) const;
 
   const BatchingOptions options_;
   const RunFn run_;
   const BatchObserver observer_;
   mutable absl::Mutex mu_;
-  absl::CondVar work_;  // Signalled when a call is queued or stopping_ is set.
   std::map<QueueKey, std::unique_ptr<Queue>> queues_ ABSL_GUARDED_BY(mu_);
   // Plans whose outputs turned out not to have a batch dimension: their calls
   // run alone from then on.
   std::set<const Plan*> unbatchable_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;  // batches running now
+  int inside_ ABSL_GUARDED_BY(mu_) = 0;   // callers inside Run()'s queueing
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   Stats stats_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace swapserve::server::batching
