@@ -232,11 +232,39 @@ TEST(BatcherTest, LateAndCancelledCallsAreDroppedBeforeRunning) {
   late.deadline = absl::Now() - absl::Seconds(1);
   auto out = batcher.Run(*m.plan, weights, {Rows(1, 1)}, late);
   EXPECT_EQ(out.status().code(), absl::StatusCode::kDeadlineExceeded) << out.status();
+  EXPECT_EQ(runs, 0);
+}
+
+// Whether the client has gone is asked only of calls that waited (the question
+// costs a gRPC completion-queue poll): one that waited for its batch is dropped,
+// one that ran at once is not asked at all.
+TEST(BatcherTest, CancelledIsAskedOfCallsThatWaited) {
+  SS_REQUIRE_MLP(m);
+  const WeightSet& weights = *m.model->weights;
+  BatchingOptions options;
+  options.max_batch_size = options.max_execution_batch_size = 8;
+  options.batch_timeout = 2 * kAskCancelledAfter;
+  std::atomic<int> runs{0};
+  Batcher waits(options, [&](const Plan& p, const WeightSet& w, const std::vector<Tensor>& in) {
+    ++runs;
+    return p.Run(w, in);
+  });
+  std::atomic<int> asked{0};
   CallInfo gone;
-  gone.cancelled = [] { return true; };
-  out = batcher.Run(*m.plan, weights, {Rows(1, 1)}, gone);
+  gone.cancelled = [&] {
+    ++asked;
+    return true;
+  };
+  auto out = waits.Run(*m.plan, weights, {Rows(1, 1)}, gone);
   EXPECT_EQ(out.status().code(), absl::StatusCode::kCancelled) << out.status();
   EXPECT_EQ(runs, 0);
+  EXPECT_EQ(asked, 1);
+
+  options.batch_timeout = absl::ZeroDuration();
+  Batcher at_once(options, RunDirect);
+  out = at_once.Run(*m.plan, weights, {Rows(1, 1)}, gone);
+  EXPECT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(asked, 1);
 }
 
 TEST(BatcherTest, ABatchNeverMixesWeightSets) {

@@ -250,7 +250,8 @@ void Batcher::RunBatch(std::vector<Call*> batch) {
   for (Call* call : batch) {
     if (now > call->info->deadline) {
       Answer(call, absl::DeadlineExceededError("the deadline passed before the batch ran"));
-    } else if (call->info->cancelled && call->info->cancelled()) {
+    } else if (call->info->cancelled && now - call->enqueued >= kAskCancelledAfter &&
+               call->info->cancelled()) {
       Answer(call, absl::CancelledError("the client cancelled before the batch ran"));
     } else {
       live.push_back(call);
