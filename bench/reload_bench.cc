@@ -4,15 +4,21 @@
 //      response computed by the new weights (trailer swapserve-checkpoint),
 //      over --swaps checkpoints (data and index written beforehand, as TF
 //      does);
-//   2. Predict latency (batch 1) with no swaps, then while a checkpoint is
-//      swapped in every --swap_every_ms, and the ratio of the two p99s.
+//   2. Predict latency (batch 1) from --clients concurrent clients (one
+//      connection each) with no swaps, then while a checkpoint is swapped in
+//      every --swap_every_ms, and the ratio of the two p99s; --batching=1
+//      serves them with --enable_batching (max_batch_size 32, no timeout).
 // The checkpoints alternate between two sets of values — cp-0000's (ckpt-K, K
 // even) and the same with every float halved (K odd) — and every response is
 // checked against what the checkpoint its trailer names gives when this process
 // loads it with the same engine. Exits 1 when no swap was seen in phase 2, a
 // call failed, or a response's values are not its checkpoint's ("torn").
+// --samples=FILE writes phase 2 as CSV for bench/run.sh's plots: one row per
+// call (phase,t_ms,latency_ms,checkpoint), per swap issued (swap,t_ms,,K) and
+// per 50 ms of the daemon's resident memory (rss,t_ms,,KiB).
 // Usage:
 //   swapserve_reload_bench [--swaps=100] [--seconds=5] [--swap_every_ms=100]
+//                          [--clients=1] [--batching=0] [--samples=FILE]
 // (needs the fixtures: keras_seed_mlp/saved_model and training_2/cp-0000).
 #include <sys/stat.h>
 
@@ -20,6 +26,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <thread>
@@ -27,6 +35,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "model/formats/bundle_reader.h"
@@ -65,6 +74,14 @@ int Flag(int argc, char** argv, const std::string& name, int fallback) {
       return v;
   }
   return fallback;
+}
+
+std::string StringFlag(int argc, char** argv, const std::string& name) {
+  const std::string lead = "--" + name + "=";
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]).rfind(lead, 0) == 0) return argv[i] + lead.size();
+  }
+  return "";
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -186,6 +203,20 @@ struct Tally {
   int last = -1;         // K of the last attributed response
 };
 
+// Adds `b`'s counts to `a` (the clients of one phase; each client's swaps and
+// backward steps are counted along its own sequence of responses).
+void Merge(const Tally& b, Tally* a) {
+  for (int v = 0; v < 2; ++v) a->per_variant[v] += b.per_variant[v];
+  a->swaps += b.swaps;
+  a->backwards += b.backwards;
+  a->failed += b.failed;
+  a->unattributed += b.unattributed;
+  a->torn_other += b.torn_other;
+  a->torn_neither += b.torn_neither;
+  a->max_diff = std::max(a->max_diff, b.max_diff);
+  a->last = std::max(a->last, b.last);
+}
+
 void Record(const Reply& r, const Expected (&expected)[2], Tally* t) {
   if (!r.ok) {
     ++t->failed;
@@ -254,21 +285,61 @@ std::vector<std::string> Problems(const char* phase, const Tally& t,
   return p;
 }
 
-// Predict latencies (ms) from one client thread for `seconds`, each response
-// recorded in `tally` (outside the timed call).
-std::vector<double> MeasurePredict(Daemon& d,
-                                   const tfs::PredictRequest& request,
-                                   const Expected (&expected)[2], int seconds,
-                                   Tally* tally) {
-  auto stub = tfs::PredictionService::NewStub(d.channel());
-  std::vector<double> ms;
-  const absl::Time end = absl::Now() + absl::Seconds(seconds);
-  while (absl::Now() < end) {
-    const absl::Time start = absl::Now();
-    const Reply r = Predict(*stub, request, expected[0].alias);
-    ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
-    Record(r, expected, tally);
+// One call's sample for --samples: when it started (ms from the phase's
+// start), how long it took (ms), and the K of the ckpt-K that answered (-1: none).
+struct Sample {
+  double t_ms, latency_ms;
+  int checkpoint;
+};
+
+int CheckpointK(const std::string& trailer) {
+  absl::string_view name = trailer;
+  int k;
+  if (!absl::ConsumePrefix(&name, "ckpt-") || !absl::SimpleAtoi(name, &k)) return -1;
+  return k;
+}
+
+// Predict latencies from `clients` threads, each on its own connection, for
+// `seconds`, starting at `phase_start`; each response recorded in `tally`
+// (outside the timed call) after the clients' tallies are merged.
+std::vector<Sample> MeasurePredict(Daemon& d, const tfs::PredictRequest& request,
+                                   const Expected (&expected)[2], int seconds, int clients,
+                                   absl::Time phase_start, Tally* tally) {
+  std::vector<std::vector<Sample>> samples(clients);
+  std::vector<Tally> tallies(clients, *tally);
+  std::vector<std::thread> threads;
+  const absl::Time end = phase_start + absl::Seconds(seconds);
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection per client
+      auto stub = tfs::PredictionService::NewStub(
+          grpc::CreateCustomChannel(d.address(), grpc::InsecureChannelCredentials(), args));
+      Predict(*stub, request, expected[0].alias);  // connects, untimed
+      while (absl::Now() < end) {
+        const absl::Time start = absl::Now();
+        const Reply r = Predict(*stub, request, expected[0].alias);
+        samples[c].push_back({absl::ToDoubleMilliseconds(start - phase_start),
+                              absl::ToDoubleMilliseconds(absl::Now() - start),
+                              CheckpointK(r.checkpoint)});
+        Record(r, expected, &tallies[c]);
+      }
+    });
   }
+  for (std::thread& t : threads) t.join();
+  std::vector<Sample> all;
+  Tally merged;
+  for (int c = 0; c < clients; ++c) {
+    Merge(tallies[c], &merged);
+    all.insert(all.end(), samples[c].begin(), samples[c].end());
+  }
+  *tally = merged;
+  return all;
+}
+
+std::vector<double> Latencies(const std::vector<Sample>& samples) {
+  std::vector<double> ms;
+  for (const Sample& s : samples) ms.push_back(s.latency_ms);
   return ms;
 }
 
@@ -345,13 +416,15 @@ bool PrepareCheckpoints(const std::string& model, const std::string& dir,
 }
 
 struct Results {
-  std::vector<double> swap_ms, steady, swapping;  // ms
+  std::vector<double> swap_ms;  // ms
+  std::vector<Sample> steady, swapping;
   Tally phase1, steady_tally, swapping_tally;
   int issued = 0;  // swaps the swapper made in phase 2
 };
 
 // Prints the figures and the checks; returns the exit code.
-int Report(const Results& r, int swaps, int seconds, int every_ms) {
+int Report(const Results& r, int swaps, int seconds, int every_ms, int clients, bool batching) {
+  const std::vector<double> steady = Latencies(r.steady), swapping = Latencies(r.swapping);
   std::printf(
       "swap latency (rename -> first response on the new weights), %d swaps of "
       "the seed MLP:\n"
@@ -359,16 +432,15 @@ int Report(const Results& r, int swaps, int seconds, int every_ms) {
       swaps, Percentile(r.swap_ms, 50), Percentile(r.swap_ms, 99),
       Percentile(r.swap_ms, 100));
   std::printf(
-      "Predict latency, batch 1, one client, %d s each:\n"
+      "Predict latency, batch 1, %d client(s), batching %s, %d s each:\n"
       "  no swaps:            p50 %.3f ms   p99 %.3f ms   (%zu calls)\n"
       "  swap every %3d ms:   p50 %.3f ms   p99 %.3f ms   (%zu calls, %d swaps "
       "issued)\n"
       "  p99 ratio swapping/steady: %.2f   (target <= 1.1)   failed calls: "
       "%d\n",
-      seconds, Percentile(r.steady, 50), Percentile(r.steady, 99),
-      r.steady.size(), every_ms, Percentile(r.swapping, 50),
-      Percentile(r.swapping, 99), r.swapping.size(), r.issued,
-      Percentile(r.swapping, 99) / Percentile(r.steady, 99),
+      clients, batching ? "on" : "off", seconds, Percentile(steady, 50), Percentile(steady, 99),
+      steady.size(), every_ms, Percentile(swapping, 50), Percentile(swapping, 99),
+      swapping.size(), r.issued, Percentile(swapping, 99) / Percentile(steady, 99),
       r.steady_tally.failed + r.swapping_tally.failed);
   std::printf(
       "responses checked against their checkpoint's reference (tolerance "
@@ -387,10 +459,43 @@ int Report(const Results& r, int swaps, int seconds, int every_ms) {
   return problems.empty() ? 0 : 1;
 }
 
+// The daemon's resident memory (KiB) from /proc, 0 if unreadable.
+int64_t RssKib(pid_t pid) {
+  // (/proc files report size 0, so read them as a stream.)
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  const std::string status((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = status.find("VmRSS:");
+  int64_t kib = 0;
+  if (at == std::string::npos) return 0;
+  const size_t end = status.find(" kB", at);
+  (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(status.substr(at + 6, end - at - 6)), &kib);
+  return kib;
+}
+
+// Writes --samples (see the file comment).
+bool WriteSamples(const std::string& path, const Results& r,
+                  const std::vector<std::pair<double, int>>& swaps_issued,
+                  const std::vector<std::pair<double, int64_t>>& rss) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    std::fprintf(stderr, "cannot write %s\n", path.c_str());
+    return false;
+  }
+  std::fprintf(f, "phase,t_ms,latency_ms,value\n");
+  for (const Sample& s : r.steady) std::fprintf(f, "steady,%.3f,%.4f,%d\n", s.t_ms, s.latency_ms, s.checkpoint);
+  for (const Sample& s : r.swapping) std::fprintf(f, "swapping,%.3f,%.4f,%d\n", s.t_ms, s.latency_ms, s.checkpoint);
+  for (const auto& [t, k] : swaps_issued) std::fprintf(f, "swap,%.3f,,%d\n", t, k);
+  for (const auto& [t, kib] : rss) std::fprintf(f, "rss,%.3f,,%lld\n", t, static_cast<long long>(kib));
+  return std::fclose(f) == 0;
+}
+
 int Main(int argc, char** argv) {
   const int swaps = Flag(argc, argv, "swaps", 100);
   const int seconds = Flag(argc, argv, "seconds", 5);
   const int every_ms = Flag(argc, argv, "swap_every_ms", 100);
+  const int clients = std::max(1, Flag(argc, argv, "clients", 1));
+  const bool batching = Flag(argc, argv, "batching", 0) != 0;
+  const std::string samples_path = StringFlag(argc, argv, "samples");
   const std::string model =
       swapserve::testing::Fixture("keras_seed_mlp/saved_model");
   swapserve::testing::TempDir tmp;
@@ -400,8 +505,20 @@ int Main(int argc, char** argv) {
   Expected expected[2];
   if (!PrepareCheckpoints(model, dir, total, input, expected)) return 1;
   rename(StagePointer(dir, 0).c_str(), (dir + "/checkpoint").c_str());
-  auto d = Daemon::Start({"--model_name=mlp", "--model_base_path=" + model,
-                          "--checkpoint_dir=" + dir});
+  std::vector<std::string> flags = {"--model_name=mlp", "--model_base_path=" + model,
+                                    "--checkpoint_dir=" + dir};
+  if (batching) {
+    const std::string params = tmp.Join("batching.config");
+    if (!WriteFileAtomically(params,
+                   "max_batch_size { value: 32 }\nbatch_timeout_micros { value: 0 }\n"
+                   "num_batch_threads { value: 2 }\n")
+             .ok()) {
+      return 1;
+    }
+    flags.push_back("--enable_batching");
+    flags.push_back("--batching_parameters_file=" + params);
+  }
+  auto d = Daemon::Start(flags);
   if (d == nullptr) return 1;
   const tfs::PredictRequest request = swapserve::testing::FloatRequest(
       "mlp", "dense_10_input", {1, 784}, input);
@@ -410,25 +527,44 @@ int Main(int argc, char** argv) {
   r.swap_ms = MeasureSwaps(*d, dir, swaps, request, expected, &r.phase1);
   if (r.swap_ms.empty() && swaps > 0) return 1;
 
-  // 2. Predict p99 without, then with, a swap every `every_ms`.
-  r.steady_tally.last = r.phase1.last;
-  r.steady = MeasurePredict(*d, request, expected, seconds, &r.steady_tally);
+  // 2. Predict p99 without, then with, a swap every `every_ms`; the daemon's
+  // memory sampled throughout.
   std::atomic<bool> stop{false};
+  const absl::Time phase2 = absl::Now();
+  std::vector<std::pair<double, int64_t>> rss;
+  std::thread rss_sampler([&] {
+    while (!stop) {
+      rss.emplace_back(absl::ToDoubleMilliseconds(absl::Now() - phase2), RssKib(d->pid()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  r.steady_tally.last = r.phase1.last;
+  r.steady = MeasurePredict(*d, request, expected, seconds, clients, phase2, &r.steady_tally);
+  std::atomic<bool> stop_swapping{false};
   std::atomic<int> issued{0};
+  std::vector<std::pair<double, int>> swaps_issued;
+  const absl::Time swapping_start = absl::Now();
   std::thread swapper([&] {
-    for (int k = swaps + 1; !stop && k <= total; ++k) {
+    for (int k = swaps + 1; !stop_swapping && k <= total; ++k) {
       rename(StagePointer(dir, k).c_str(), (dir + "/checkpoint").c_str());
+      swaps_issued.emplace_back(absl::ToDoubleMilliseconds(absl::Now() - phase2), k);
       ++issued;
       std::this_thread::sleep_for(std::chrono::milliseconds(every_ms));
     }
   });
   r.swapping_tally.last = r.steady_tally.last;
-  r.swapping =
-      MeasurePredict(*d, request, expected, seconds, &r.swapping_tally);
-  stop = true;
+  r.swapping = MeasurePredict(*d, request, expected, seconds, clients, swapping_start,
+                              &r.swapping_tally);
+  stop_swapping = true;
   swapper.join();
+  stop = true;
+  rss_sampler.join();
   r.issued = issued.load();
-  return Report(r, swaps, seconds, every_ms);
+  // Swapping-phase times are written on phase 2's clock, like the swaps and RSS.
+  const double offset = absl::ToDoubleMilliseconds(swapping_start - phase2);
+  for (Sample& s : r.swapping) s.t_ms += offset;
+  if (!samples_path.empty() && !WriteSamples(samples_path, r, swaps_issued, rss)) return 1;
+  return Report(r, swaps, seconds, every_ms, clients, batching);
 }
 
 }  // namespace

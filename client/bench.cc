@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -27,7 +28,7 @@ namespace swapserve::cli {
 
 const char kBenchUsage[] =
     "  bench --model M [--signature S] --input F.json [--concurrency N] [--rate QPS]\n"
-    "       [--duration SECONDS] [--warmup SECONDS] [--floor] [--json]\n"
+    "       [--duration SECONDS] [--warmup SECONDS] [--floor] [--json] [--samples FILE.csv]\n"
     "                       load generator: closed loop (N clients) or open loop\n"
     "                       (Poisson arrivals at QPS); latency percentiles, calls/s,\n"
     "                       errors, responses per checkpoint per second; --floor also\n"
@@ -197,6 +198,21 @@ void Print(const char* what, const Summary& s) {
   }
 }
 
+// --samples: every measured latency, Predict's then the floor's.
+bool WriteSamples(const std::string& path, const std::vector<Samples>& predict,
+                  const std::vector<Samples>& floor) {
+  std::ofstream out(path);
+  out << "call,latency_us\n";
+  for (const auto& [name, phase] : {std::pair{"predict", &predict}, std::pair{"floor", &floor}}) {
+    for (const Samples& client : *phase) {
+      for (double us : client.latency_us) out << name << ',' << us << '\n';
+    }
+  }
+  out.close();
+  if (!out) std::cerr << "swapserve-cli bench: cannot write " << path << "\n";
+  return static_cast<bool>(out);
+}
+
 int Usage(const std::string& message) {
   std::cerr << "swapserve-cli bench: " << message << "\n";
   return 2;
@@ -206,7 +222,7 @@ int Usage(const std::string& message) {
 
 int RunBench(const std::vector<std::string>& words) {
   auto args = Args::Parse(words, {"server", "timeout", "model", "version", "signature", "input",
-                                  "concurrency", "rate", "duration", "warmup"},
+                                  "concurrency", "rate", "duration", "warmup", "samples"},
                           {"floor", "json"});
   if (!args.ok()) return Usage(std::string(args.status().message()));
   if (!args->positional().empty()) return Usage("takes no positional arguments");
@@ -240,9 +256,15 @@ int RunBench(const std::vector<std::string>& words) {
     return 1;
   }
 
-  const Summary predict = Summarize(RunPhase(s, *request, false), s.duration);
+  const std::vector<Samples> predict_samples = RunPhase(s, *request, false);
+  std::vector<Samples> floor_samples;
+  if (args->Has("floor")) floor_samples = RunPhase(s, *request, true);
+  if (auto path = args->Get("samples")) {
+    if (!WriteSamples(*path, predict_samples, floor_samples)) return 1;
+  }
+  const Summary predict = Summarize(predict_samples, s.duration);
   std::optional<Summary> floor;
-  if (args->Has("floor")) floor = Summarize(RunPhase(s, *request, true), s.duration);
+  if (args->Has("floor")) floor = Summarize(floor_samples, s.duration);
 
   nlohmann::json out = {{"server", s.server},
                         {"model", request->model_spec().name()},

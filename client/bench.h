@@ -7,7 +7,8 @@
 // shows instead of hiding). Each client has its own connection. The payload is
 // `predict`'s --input JSON. Reports p50/p90/p99/p99.9/max, calls/s, errors by
 // gRPC code, and the responses per checkpoint (trailer) for each second;
-// --json prints one JSON object instead.
+// --json prints one JSON object instead; --samples FILE writes every measured
+// call's latency as CSV (call,latency_us; call is predict or floor).
 //
 // --floor runs the same load twice, Predict then swapserve.bench.v1.Echo (the
 // same PredictRequest bytes; the server answers its size and runs no model,

@@ -39,6 +39,7 @@ class Daemon {
   // signal or not exited within `timeout`).
   int Stop(int signal, absl::Duration timeout = absl::Seconds(30));
   std::string Log() const;
+  pid_t pid() const { return pid_; }  // -1 once exited
 
  private:
   Daemon() = default;
