@@ -46,10 +46,12 @@ std::string Expected(const Plan& plan) {
 }
 
 // Runs the plan as `execution` says, on `weights`' set.
-absl::StatusOr<std::vector<Tensor>> Run(const Plan& plan, const ServedWeights& weights,
-                                        std::vector<Tensor> inputs, const Execution& execution) {
-  if (execution.batcher == nullptr) return RunPlan(plan, *weights.set, inputs);
-  return execution.batcher->Run(plan, *weights.set, std::move(inputs), execution.call);
+absl::StatusOr<std::vector<Tensor>> Run(const ServableHandle& handle, const Plan& plan,
+                                        const ServedWeights& weights, std::vector<Tensor> inputs,
+                                        const Execution& execution) {
+  batching::Batcher* batcher = handle.batcher ? handle.batcher.get() : execution.batcher;
+  if (batcher == nullptr) return RunPlan(plan, *weights.set, inputs);
+  return batcher->Run(plan, *weights.set, std::move(inputs), execution.call);
 }
 
 // Request inputs in plan order, checked against the signature's aliases and dtypes.
@@ -111,8 +113,9 @@ absl::StatusOr<Tensor> SerializedExamples(const tensorflow::serving::Input& inpu
 // Runs a classify/regress signature on the request's examples; returns the
 // outputs by alias.
 absl::StatusOr<std::map<std::string, Tensor>> RunOnExamples(
-    const Plan& plan, const char* method, const ServedWeights& weights,
-    const tensorflow::serving::Input& input, const Execution& execution) {
+    const ServableHandle& handle, const Plan& plan, const char* method,
+    const ServedWeights& weights, const tensorflow::serving::Input& input,
+    const Execution& execution) {
   if (plan.method() != method) {
     return absl::InvalidArgumentError(absl::StrCat("Expected signature method_name to be ",
                                                    method, ". Was: ", plan.method()));
@@ -123,7 +126,7 @@ absl::StatusOr<std::map<std::string, Tensor>> RunOnExamples(
   }
   ASSIGN_OR_RETURN(Tensor examples, SerializedExamples(input));
   const int64_t n = examples.num_elements();
-  ASSIGN_OR_RETURN(std::vector<Tensor> out, Run(plan, weights, {examples}, execution));
+  ASSIGN_OR_RETURN(std::vector<Tensor> out, Run(handle, plan, weights, {examples}, execution));
   std::map<std::string, Tensor> by_alias;
   for (size_t i = 0; i < out.size(); ++i) {
     const Tensor& t = out[i];
@@ -168,7 +171,7 @@ absl::Status RunPredict(const ServableHandle& handle, const ServedWeights& weigh
   }
   ASSIGN_OR_RETURN(std::vector<Tensor> inputs, PredictInputs(*plan, request.inputs()));
   ASSIGN_OR_RETURN(std::vector<Tensor> outputs,
-                   Run(*plan, weights, std::move(inputs), execution));
+                   Run(handle, *plan, weights, std::move(inputs), execution));
   for (size_t i = 0; i < outputs.size(); ++i) {
     const std::string& alias = plan->outputs()[i].alias;
     if (!wanted.empty() && wanted.count(alias) == 0) continue;
@@ -183,7 +186,8 @@ absl::Status RunClassify(const ServableHandle& handle, const ServedWeights& weig
                          tensorflow::serving::ClassificationResponse* response,
                          const Execution& execution) {
   ASSIGN_OR_RETURN(const Plan* plan, FindSignature(handle, request.model_spec().signature_name()));
-  ASSIGN_OR_RETURN(auto out, RunOnExamples(*plan, kClassifyMethod, weights, request.input(), execution));
+  ASSIGN_OR_RETURN(auto out, RunOnExamples(handle, *plan, kClassifyMethod, weights,
+                                           request.input(), execution));
   const Tensor* classes = out.count("classes") ? &out.at("classes") : nullptr;
   const Tensor* scores = out.count("scores") ? &out.at("scores") : nullptr;
   if (classes == nullptr && scores == nullptr) {
@@ -222,7 +226,8 @@ absl::Status RunRegress(const ServableHandle& handle, const ServedWeights& weigh
                         tensorflow::serving::RegressionResponse* response,
                         const Execution& execution) {
   ASSIGN_OR_RETURN(const Plan* plan, FindSignature(handle, request.model_spec().signature_name()));
-  ASSIGN_OR_RETURN(auto out, RunOnExamples(*plan, kRegressMethod, weights, request.input(), execution));
+  ASSIGN_OR_RETURN(auto out, RunOnExamples(handle, *plan, kRegressMethod, weights,
+                                           request.input(), execution));
   auto it = out.find("outputs");
   if (it == out.end()) return absl::InvalidArgumentError("regression signature has no 'outputs' output");
   const Tensor& values = it->second;

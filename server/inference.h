@@ -59,8 +59,10 @@ absl::Status ServeOnSnapshot(const ModelManager& manager,
 absl::StatusOr<std::map<std::string, tensorflow::DataType>> SignatureInputs(
     const ServableHandle& handle, const std::string& signature);
 
-// How a call runs its plan: alone on the calling thread, or through the
-// batcher (merged with concurrent calls on the same weights snapshot).
+// How a call runs its plan: alone on the calling thread, or through a batcher
+// (merged with concurrent calls on the same weights snapshot) — the version's
+// own (ServableHandle::batcher, per-model batching parameters) if it has one,
+// else `batcher`.
 struct Execution {
   batching::Batcher* batcher = nullptr;
   batching::CallInfo call;

@@ -86,7 +86,9 @@ ABSL_FLAG(std::string, batching_parameters_file, "",
           "TF Serving's BatchingParameters in protobuf text format (max_batch_size { value: 32 } "
           "batch_timeout_micros { value: 1000 } ...); needs --enable_batching.");
 ABSL_FLAG(bool, enable_per_model_batching_parameters, false,
-          "TF Serving's per-version batching_params.pbtxt: not supported yet (start-up error).");
+          "With --enable_batching: a version whose directory holds batching_params.pbtxt (a "
+          "BatchingParameters text proto) batches with those parameters, the other versions do "
+          "not batch (TF Serving's per-model batching parameters).");
 
 namespace {
 
@@ -106,11 +108,7 @@ absl::Status BatchingFromFlags(ServerOptions* o) {
     }
     return absl::OkStatus();
   }
-  if (absl::GetFlag(FLAGS_enable_per_model_batching_parameters)) {
-    return absl::UnimplementedError(
-        "--enable_per_model_batching_parameters (a batching_params.pbtxt per version) is not "
-        "supported yet; use one --batching_parameters_file for all models");
-  }
+  o->per_model_batching = absl::GetFlag(FLAGS_enable_per_model_batching_parameters);
   tensorflow::serving::BatchingParameters params;
   if (!file.empty()) {
     absl::StatusOr<tensorflow::serving::BatchingParameters> read =

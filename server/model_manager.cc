@@ -174,6 +174,15 @@ void ModelManager::RunRound() {
       const absl::Time start = absl::Now();
       absl::StatusOr<std::shared_ptr<Servable>> loaded =
           LoadServable(job.path, job.checkpoint_dir, options_.follower.reject_nonfinite);
+      std::shared_ptr<batching::Batcher> batcher;
+      if (loaded.ok() && options_.version_batcher) {
+        absl::StatusOr<std::shared_ptr<batching::Batcher>> made = options_.version_batcher(job.path);
+        if (made.ok()) {
+          batcher = *std::move(made);
+        } else {
+          loaded = made.status();
+        }
+      }
       const absl::Duration took = absl::Now() - start;
       if (loaded.ok()) {
         LOG(INFO) << "Loaded model " << name << " version " << job.version << " from "
@@ -183,7 +192,7 @@ void ModelManager::RunRound() {
         options_.on_load(name, job.version, job.path,
                          loaded.ok() ? absl::OkStatus() : loaded.status(), took);
       }
-      FinishLoad(job, std::move(loaded), took);
+      FinishLoad(job, std::move(loaded), std::move(batcher), took);
     }
     UnloadUnwanted(name, record.generation, aspired);
   }
@@ -212,7 +221,7 @@ std::vector<ModelManager::LoadJob> ModelManager::PlanLoads(
 
 void ModelManager::FinishLoad(const LoadJob& job,
                               absl::StatusOr<std::shared_ptr<Servable>> loaded,
-                              absl::Duration took) {
+                              std::shared_ptr<batching::Batcher> batcher, absl::Duration took) {
   absl::MutexLock lock(&mu_);
   auto it = models_.find(job.name);
   if (it == models_.end() || it->second.generation != job.generation) return;
@@ -221,6 +230,7 @@ void ModelManager::FinishLoad(const LoadJob& job,
   VersionRecord& rec = v->second;
   if (loaded.ok()) {
     rec.servable = *std::move(loaded);
+    rec.batcher = std::move(batcher);
     if (!job.checkpoint_dir.empty()) {
       rec.follower = std::make_shared<CheckpointFollower>(job.name, job.version, job.checkpoint_dir,
                                                           rec.servable, options_.follower,
@@ -266,7 +276,8 @@ void ModelManager::UnloadUnwanted(const std::string& name, int64_t generation,
       LOG(INFO) << "Unloading model " << name << " version " << v;
       rec.state = ModelVersionStatus::UNLOADING;
     }
-    rec.servable.reset();  // requests holding it finish on it
+    rec.servable.reset();  // requests holding it finish on it (and on its batcher)
+    rec.batcher.reset();
     if (rec.follower != nullptr) stopped.push_back(std::move(rec.follower));
     rec.state = ModelVersionStatus::END;
     rec.status = absl::OkStatus();
@@ -304,7 +315,7 @@ absl::StatusOr<ServableHandle> ModelManager::Find(
   for (auto v = model.versions.rbegin(); v != model.versions.rend(); ++v) {
     if (v->second.state != ModelVersionStatus::AVAILABLE) continue;
     if (version && v->first != *version) continue;
-    return ServableHandle{spec.name(), v->first, v->second.servable};
+    return ServableHandle{spec.name(), v->first, v->second.servable, v->second.batcher};
   }
   return absl::NotFoundError(absl::StrCat("Servable not found for request: ", request()));
 }

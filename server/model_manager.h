@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "model/servable.h"
+#include "server/batching/batcher.h"
 #include "server/checkpoint_follower.h"
 #include "server/event_log.h"
 #include "tensorflow_serving/apis/get_model_status.pb.h"
@@ -55,6 +56,11 @@ struct ManagerOptions {
   std::function<void(const std::string& model, int64_t version, const std::string& path,
                      const absl::Status& status, absl::Duration took)>
       on_load;
+  // Called for every version that loads, with its directory: the batcher of
+  // the version's own (per-model batching parameters), null for none, or an
+  // error that fails the load. If unset, no version has one.
+  std::function<absl::StatusOr<std::shared_ptr<batching::Batcher>>(const std::string& path)>
+      version_batcher;
 };
 
 // One version of one model, ready to answer a request.
@@ -62,6 +68,8 @@ struct ServableHandle {
   std::string name;
   int64_t version = 0;
   std::shared_ptr<const Servable> servable;
+  // The version's own batcher (--enable_per_model_batching_parameters), or null.
+  std::shared_ptr<batching::Batcher> batcher;
 };
 
 struct VersionStatus {
@@ -121,6 +129,7 @@ class ModelManager {
     VersionState state = tensorflow::serving::ModelVersionStatus::START;
     absl::Status status;
     std::shared_ptr<Servable> servable;
+    std::shared_ptr<batching::Batcher> batcher;    // see ManagerOptions::version_batcher
     std::shared_ptr<CheckpointFollower> follower;  // with a checkpoint_dir
     int failed_attempts = 0;
     absl::Time next_attempt = absl::InfinitePast();
@@ -145,7 +154,8 @@ class ModelManager {
                                  const std::map<int64_t, std::string>& on_disk)
       ABSL_LOCKS_EXCLUDED(mu_);
   void FinishLoad(const LoadJob& job, absl::StatusOr<std::shared_ptr<Servable>> loaded,
-                  absl::Duration took) ABSL_LOCKS_EXCLUDED(mu_);
+                  std::shared_ptr<batching::Batcher> batcher, absl::Duration took)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void UnloadUnwanted(const std::string& name, int64_t generation,
                       const std::set<int64_t>& aspired) ABSL_LOCKS_EXCLUDED(mu_);
   void PollLoop(std::function<void()> on_round);

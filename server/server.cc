@@ -9,11 +9,14 @@
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
 #include "model/ops/gemm.h"
+#include "model/util/file.h"
+#include "server/batching/batching_options.h"
 #include "server/config_file.h"
 
 namespace swapserve::server {
 
 constexpr absl::Duration kShutdownLinger = absl::Milliseconds(500);
+constexpr char kPerModelBatchingFile[] = "batching_params.pbtxt";
 
 Server::Server(ServerOptions options)
     : options_(std::move(options)),
@@ -32,14 +35,14 @@ Server::Server(ServerOptions options)
             metrics_->RecordLoad(model, version, path, status, took);
           };
         }
+        if (options_.batching && options_.per_model_batching) {
+          m.version_batcher = [this](const std::string& path) { return VersionBatcher(path); };
+        }
         return m;
       }()),
-      batcher_(options_.batching
-                   ? std::make_unique<batching::Batcher>(
-                         *options_.batching, RunPlan,
-                         [this](int64_t rows, int64_t calls, int64_t padding) {
-                           if (metrics_ != nullptr) metrics_->RecordBatch(rows, calls, padding);
-                         })
+      batcher_(options_.batching && !options_.per_model_batching
+                   ? std::make_unique<batching::Batcher>(*options_.batching, RunPlan,
+                                                         RecordBatches())
                    : nullptr),
       prediction_service_(&manager_, &gate_, metrics_.get(), batcher_.get(),
                           options_.testing_hooks),
@@ -48,6 +51,31 @@ Server::Server(ServerOptions options)
       }),
       admin_service_(&manager_, &events_, &gate_),
       rest_service_(&manager_, &events_, metrics_.get(), batcher_.get(), options_.testing_hooks) {}
+
+// Every batch, from any batcher, in the metrics.
+batching::BatchObserver Server::RecordBatches() {
+  return [this](int64_t rows, int64_t calls, int64_t padding) {
+    if (metrics_ != nullptr) metrics_->RecordBatch(rows, calls, padding);
+  };
+}
+
+// TF Serving's per-model batching parameters: the version directory's
+// batching_params.pbtxt, checked as --batching_parameters_file is.
+absl::StatusOr<std::shared_ptr<batching::Batcher>> Server::VersionBatcher(
+    const std::string& version_dir) {
+  const std::string file = version_dir + "/" + kPerModelBatchingFile;
+  if (!PathExists(file)) return nullptr;
+  absl::StatusOr<tensorflow::serving::BatchingParameters> params = ReadBatchingParameters(file);
+  if (!params.ok()) return params.status();
+  absl::StatusOr<batching::BatchingOptions> options = batching::ToBatchingOptions(
+      *params, static_cast<int>(std::thread::hardware_concurrency()));
+  if (!options.ok()) {
+    return absl::Status(options.status().code(),
+                        absl::StrCat(file, ": ", options.status().message()));
+  }
+  LOG(INFO) << "Calls to " << version_dir << " are batched with " << file;
+  return std::make_shared<batching::Batcher>(*std::move(options), RunPlan, RecordBatches());
+}
 
 rest::HttpResponse Server::HandleHttp(const rest::HttpRequest& request) {
   // The gRPC services' gate: shutdown refuses and drains both fronts at once.

@@ -51,6 +51,11 @@ struct ServerOptions {
   // TF Serving's --enable_batching: Predict/Classify/Regress from both fronts
   // through one batcher (nullopt: every call alone).
   std::optional<batching::BatchingOptions> batching;
+  // With `batching`, TF Serving's --enable_per_model_batching_parameters: a
+  // version whose directory holds batching_params.pbtxt gets a batcher of its
+  // own with those parameters (a bad file fails the version's load); the other
+  // versions run every call alone, as in TF Serving.
+  bool per_model_batching = false;
   ManagerOptions manager;
   // The models: a config file (re-read every config_poll_wait, if > 0) or, when
   // the path is empty, `config` as given.
@@ -81,13 +86,16 @@ class Server {
   void UpdateHealth();
   rest::HttpResponse HandleHttp(const rest::HttpRequest& request);
   void ConfigPollLoop();
+  batching::BatchObserver RecordBatches();
+  absl::StatusOr<std::shared_ptr<batching::Batcher>> VersionBatcher(const std::string& version_dir);
 
   ServerOptions options_;
   std::unique_ptr<Metrics> metrics_;  // with a metrics_path
   EventLog events_;
   ModelManager manager_;
   CallGate gate_;
-  std::unique_ptr<batching::Batcher> batcher_;  // with options_.batching; outlives the fronts
+  // With options_.batching unless per-model; outlives the fronts.
+  std::unique_ptr<batching::Batcher> batcher_;
   PredictionServiceImpl prediction_service_;
   ModelServiceImpl model_service_;
   AdminServiceImpl admin_service_;

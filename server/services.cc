@@ -29,10 +29,10 @@ void HoldForTesting(const grpc::ServerContext& context) {
 
 }  // namespace
 
-// The batcher, with the call's deadline and cancellation.
+// The batcher, with the call's deadline and cancellation (also when there is no
+// server-wide batcher: the version may have its own).
 Execution PredictionServiceImpl::ExecutionFor(grpc::ServerContext& context) const {
   Execution execution{batcher_, {}};
-  if (batcher_ == nullptr) return execution;
   const absl::Time deadline = absl::FromChrono(context.deadline());
   // gRPC's "no deadline" is a far-future time point.
   if (deadline < absl::Now() + absl::Hours(24 * 365)) execution.call.deadline = deadline;

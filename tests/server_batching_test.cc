@@ -1,9 +1,11 @@
 // --enable_batching on the real daemon: concurrent Predict, Classify and
 // Regress calls over gRPC and REST are merged (the metrics say so) and each
 // gets exactly its own answer; an oversized call is refused as TF Serving
-// refuses it; the flags' errors are clear. (The torn-response test with
+// refuses it; per-version parameter files apply to their version only; the
+// flags' errors are clear. (The torn-response test with
 // batching is in hot_reload_test.)
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -158,6 +160,70 @@ TEST(ServerBatchingTest, OversizedCallsAreRefusedOnBothFronts) {
   EXPECT_EQ(Floats(response.outputs().at("y")), (std::vector<float>{2.5, 3, 3.5, 4}));
 }
 
+// --enable_per_model_batching_parameters, as TF Serving: a version whose
+// directory holds batching_params.pbtxt batches with those parameters, a
+// version without one never batches, and a bad file fails its version's load
+// with the file named.
+TEST(ServerBatchingTest, PerVersionParametersFiles) {
+  SS_REQUIRE_FIXTURE(base, "tf_serving/saved_model_half_plus_two_2_versions");
+  TempDir dir;
+  const std::string models = dir.Join("hp2");
+  ASSERT_EQ(RunCommand("cp -r " + base + " " + models + " && cp -r " + models + "/00000124 " +
+                       models + "/00000125")
+                .exit_code,
+            0);
+  // Version 124 holds its calls up to 10 s for a batch of 4; 125's file is bad.
+  WriteFileOrDie(models + "/00000124/batching_params.pbtxt",
+                 "max_batch_size { value: 4 }\nbatch_timeout_micros { value: 10000000 }\n");
+  WriteFileOrDie(models + "/00000125/batching_params.pbtxt", "max_batch_size: 4\n");
+  WriteFileOrDie(dir.Join("models.config"),
+                 "model_config_list { config { name: 'hp2' base_path: '" + models +
+                     "' model_platform: 'tensorflow' model_version_policy { all {} } } }");
+  WriteFileOrDie(dir.Join("monitoring.config"), "prometheus_config { enable: true }\n");
+  auto d = Daemon::Start({"--model_config_file=" + dir.Join("models.config"),
+                          "--enable_batching", "--enable_per_model_batching_parameters",
+                          "--monitoring_config_file=" + dir.Join("monitoring.config")},
+                         true);
+  ASSERT_NE(d, nullptr);
+
+  tfs::GetModelStatusRequest status_request;
+  status_request.mutable_model_spec()->set_name("hp2");
+  tfs::GetModelStatusResponse status;
+  ASSERT_TRUE(d->models().GetModelStatus(ContextWithDeadline().get(), status_request, &status).ok());
+  std::map<int64_t, tfs::ModelVersionStatus> by_version;
+  for (const auto& v : status.model_version_status()) by_version[v.version()] = v;
+  EXPECT_EQ(by_version[123].state(), tfs::ModelVersionStatus::AVAILABLE);
+  EXPECT_EQ(by_version[124].state(), tfs::ModelVersionStatus::AVAILABLE);
+  EXPECT_NE(by_version[125].state(), tfs::ModelVersionStatus::AVAILABLE);
+  const std::string error = by_version[125].status().error_message();
+  EXPECT_TRUE(absl::StrContains(error, "00000125/batching_params.pbtxt")) << error;
+  EXPECT_TRUE(absl::StrContains(error, "is not a text-format BatchingParameters")) << error;
+
+  auto predict = [&](int64_t version, float x, std::vector<float>* got) {
+    tfs::PredictRequest request = FloatRequest("hp2", "x", {1, 1}, {x});
+    request.mutable_model_spec()->mutable_version()->set_value(version);
+    tfs::PredictResponse response;
+    const grpc::Status s = d->prediction().Predict(ContextWithDeadline().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (s.ok()) *got = Floats(response.outputs().at("y"));
+  };
+  // Without a file, calls run at once, alone (a batcher would hold them).
+  for (int k = 0; k < 3; ++k) {
+    std::vector<float> got;
+    predict(123, static_cast<float>(k), &got);
+    EXPECT_EQ(got, std::vector<float>{k / 2.0f + 2});
+  }
+  EXPECT_EQ(Metric(*d, "swapserve_batches_total"), 0);
+  // With one, four concurrent calls make one batch, each getting its own answer.
+  std::vector<std::vector<float>> got(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&, t] { predict(124, 10.0f * t, &got[t]); });
+  for (auto& t : threads) t.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(got[t], std::vector<float>{5.0f * t + 2}) << t;
+  EXPECT_EQ(Metric(*d, "swapserve_batches_total"), 1);
+  EXPECT_EQ(Metric(*d, "swapserve_batched_calls_total"), 4);
+}
+
 TEST(ServerBatchingTest, FlagErrorsAreClear) {
   SS_REQUIRE_FIXTURE(base, "tf_serving/saved_model_half_plus_two_cpu");
   TempDir dir;
@@ -180,7 +246,8 @@ TEST(ServerBatchingTest, FlagErrorsAreClear) {
            "expected 8"},
       {"--enable_batching --batching_parameters_file=" + dir.Join("missing.config"),
        "missing.config"},
-      {"--enable_batching --enable_per_model_batching_parameters", "not supported yet"},
+      {"--enable_per_model_batching_parameters",
+       "--enable_per_model_batching_parameters is only applicable with --enable_batching"},
   };
   for (const Case& c : cases) {
     const CommandResult r = RunCommand("timeout 30 " + swapserve + " " + c.flags);
