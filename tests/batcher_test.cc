@@ -1,8 +1,8 @@
 // Dynamic batching on the real seed MLP: merged calls get exactly the rows an
 // unbatched run gives them (within batch-size rounding), padding and splitting
 // are invisible to callers, a full queue refuses at once, late and cancelled
-// calls are dropped, a batch never mixes weight sets; and BatchingParameters'
-// defaults and checks.
+// calls are dropped, a batch never mixes weight sets, variable-length inputs
+// are padded only when asked; and BatchingParameters' defaults and checks.
 #include "server/batching/batcher.h"
 
 #include <atomic>
@@ -323,6 +323,66 @@ TEST(BatchTensorsTest, StackPadAndSliceStrings) {
   EXPECT_NE(RowKey(a), RowKey(Floats({2}, {1, 2})));
 }
 
+// TF Serving's padding: every dimension after the first grows at its end to
+// the target, with the tensor's first element; an empty tensor cannot be padded.
+TEST(BatchTensorsTest, PadToDimsWithTheFirstElement) {
+  Tensor s = *Tensor::Allocate(tensorflow::DT_STRING, TensorShape({2, 1, 2}));
+  s.strings() = {"a", "b", "c", "d"};
+  auto padded = PadToDims(s, {7, 2, 3});  // dims[0] is ignored
+  ASSERT_TRUE(padded.ok()) << padded.status();
+  EXPECT_EQ(padded->shape().dims(), (std::vector<int64_t>{2, 2, 3}));
+  EXPECT_EQ(padded->strings(), (std::vector<std::string>{"a", "b", "a", "a", "a", "a",  //
+                                                         "c", "d", "a", "a", "a", "a"}));
+  Tensor f = Floats({1, 2}, {5, 6});
+  auto grown = PadToDims(f, {1, 4});
+  ASSERT_TRUE(grown.ok()) << grown.status();
+  EXPECT_EQ(grown->shape().dims(), (std::vector<int64_t>{1, 4}));
+  EXPECT_EQ(std::vector<float>(grown->data<float>(), grown->data<float>() + 4),
+            (std::vector<float>{5, 6, 5, 5}));
+  EXPECT_EQ(RankKey(f), RankKey(Floats({3, 9}, std::vector<float>(27, 0))));
+  EXPECT_NE(RankKey(f), RankKey(Floats({2}, {1, 2})));
+  Tensor empty = *Tensor::Allocate(tensorflow::DT_FLOAT, TensorShape({1, 0}));
+  EXPECT_EQ(PadToDims(empty, {1, 2}).status().message(),
+            "Got empty tensor in batch of non-empty tensors.");
+}
+
+// With pad_variable_length_inputs, calls whose inputs differ after dimension 0
+// share one batch and get their rows of the padded batch's outputs, as in TF
+// Serving; without it they never merge and each gets its own shape.
+TEST(BatcherTest, PadsVariableLengthInputsWhenAsked) {
+  SS_REQUIRE_FIXTURE(hp2, "tf_serving/saved_model_half_plus_two_cpu");
+  auto model = LoadModel(hp2, LoadOptions{});
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto plan = (*model)->FindPlan("");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const WeightSet& weights = *(*model)->weights;
+  auto values = [](const absl::StatusOr<std::vector<Tensor>>& out) {
+    EXPECT_TRUE(out.ok()) << out.status();
+    if (!out.ok()) return std::vector<float>{};
+    const Tensor& y = (*out)[0];
+    return std::vector<float>(y.data<float>(), y.data<float>() + y.num_elements());
+  };
+  for (bool pad : {true, false}) {
+    BatchingOptions options;
+    options.max_batch_size = options.max_execution_batch_size = 2;
+    // Padded calls wait for each other (a batch of 2 runs at once); the others
+    // cannot share a queue, so each runs when its timeout passes.
+    options.batch_timeout = pad ? absl::Seconds(5) : absl::Milliseconds(1);
+    options.pad_variable_length_inputs = pad;
+    Batcher batcher(options, RunDirect);
+    absl::StatusOr<std::vector<Tensor>> short_out, long_out;
+    std::thread other(
+        [&] { short_out = batcher.Run(**plan, weights, {Floats({1, 2}, {1, 2})}, CallInfo{}); });
+    long_out = batcher.Run(**plan, weights, {Floats({1, 3}, {4, 5, 6})}, CallInfo{});
+    other.join();
+    // half_plus_two: y = x / 2 + 2.
+    EXPECT_EQ(values(long_out), (std::vector<float>{4, 4.5, 5})) << pad;
+    EXPECT_EQ(values(short_out), pad ? (std::vector<float>{2.5, 3, 2.5})  // padded with 1
+                                     : (std::vector<float>{2.5, 3}));
+    EXPECT_EQ(batcher.stats().batches, pad ? 1 : 2);
+  }
+}
+
 TEST(BatchingOptionsTest, DefaultsAndChecks) {
   tensorflow::serving::BatchingParameters p;
   auto o = ToBatchingOptions(p, 2);
@@ -367,8 +427,9 @@ TEST(BatchingOptionsTest, DefaultsAndChecks) {
     field->set_value(8);
   }
   ASSERT_TRUE(ToBatchingOptions(p, 2).ok());
+  EXPECT_FALSE(ToBatchingOptions(p, 2)->pad_variable_length_inputs);
   p.set_pad_variable_length_inputs(true);
-  EXPECT_EQ(ToBatchingOptions(p, 2).status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_TRUE(ToBatchingOptions(p, 2)->pad_variable_length_inputs);
 }
 
 }  // namespace

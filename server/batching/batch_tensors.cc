@@ -35,6 +35,56 @@ std::string RowKey(const Tensor& t) {
                       absl::StrJoin(dims.begin() + 1, dims.end(), ","), "]");
 }
 
+std::string RankKey(const Tensor& t) {
+  return absl::StrCat(static_cast<int>(t.dtype()), ":r", t.shape().rank());
+}
+
+absl::StatusOr<Tensor> PadToDims(const Tensor& t, const std::vector<int64_t>& dims) {
+  const int rank = t.shape().rank();
+  if (static_cast<int>(dims.size()) != rank) {
+    return absl::InternalError(absl::StrCat("PadToDims: rank ", dims.size(), " for ",
+                                            t.shape().DebugString()));
+  }
+  std::vector<int64_t> out_dims = dims;
+  out_dims[0] = t.shape().dim(0);
+  bool same = true;
+  for (int d = 1; d < rank; ++d) {
+    if (out_dims[d] < t.shape().dim(d)) {
+      return absl::InternalError(absl::StrCat("PadToDims: ", t.shape().DebugString(),
+                                              " is larger than [", absl::StrJoin(dims, ","), "]"));
+    }
+    same &= out_dims[d] == t.shape().dim(d);
+  }
+  if (same) return t;
+  if (t.num_elements() == 0) {
+    return absl::InvalidArgumentError("Got empty tensor in batch of non-empty tensors.");
+  }
+  ASSIGN_OR_RETURN(const TensorShape shape, TensorShape::Make(out_dims));
+  ASSIGN_OR_RETURN(Tensor out, Tensor::AllocateUninitialized(t.dtype(), shape));
+  const bool strings = t.dtype() == tensorflow::DT_STRING;
+  const size_t element_bytes = strings ? 0 : t.num_bytes() / t.num_elements();
+  // Walks the output in order with `index` its position: each element is t's
+  // at the same position, or t's first where t has none.
+  std::vector<int64_t> index(rank, 0);
+  for (int64_t o = 0; o < out.num_elements(); ++o) {
+    int64_t from = 0;
+    bool inside = true;
+    for (int d = 0; d < rank; ++d) {
+      inside &= index[d] < t.shape().dim(d);
+      from = from * t.shape().dim(d) + index[d];
+    }
+    if (!inside) from = 0;
+    if (strings) {
+      out.strings()[o] = t.strings()[from];
+    } else {
+      std::memcpy(out.raw_data() + o * element_bytes, t.raw_data() + from * element_bytes,
+                  element_bytes);
+    }
+    for (int d = rank - 1; d >= 0 && ++index[d] == out_dims[d]; --d) index[d] = 0;
+  }
+  return out;
+}
+
 absl::StatusOr<Tensor> StackRows(const std::vector<const Tensor*>& parts, int64_t rows) {
   if (parts.empty()) return absl::InternalError("StackRows: no parts");
   const Tensor& first = *parts[0];

@@ -2,6 +2,7 @@
 // the waiting callers lead the batches, at most num_batch_threads at a time.
 #include "server/batching/batcher.h"
 
+#include <algorithm>
 #include <deque>
 #include <utility>
 
@@ -86,7 +87,9 @@ absl::StatusOr<std::vector<Tensor>> Batcher::Run(const Plan& plan, const WeightS
     const int64_t n = inputs[i].shape().dim(0);
     if (rows >= 0 && n != rows) batchable = false;
     rows = n;
-    absl::StrAppend(&row_key, RowKey(inputs[i]), ";");
+    absl::StrAppend(&row_key,
+                    options_.pad_variable_length_inputs ? RankKey(inputs[i]) : RowKey(inputs[i]),
+                    ";");
   }
   // An output declared with a fixed first dimension is not per row.
   for (const PlanTensor& declared : plan.outputs()) {
@@ -278,6 +281,19 @@ void Batcher::RunBatch(std::vector<Call*> batch) {
   for (size_t i = 0; i < live[0]->inputs.size(); ++i) {
     std::vector<const Tensor*> parts;
     for (const Call* call : live) parts.push_back(&call->inputs[i]);
+    std::vector<Tensor> evened;  // with pad_variable_length_inputs
+    if (options_.pad_variable_length_inputs) {
+      std::vector<int64_t> dims = parts[0]->shape().dims();
+      for (const Tensor* p : parts) {
+        for (size_t d = 1; d < dims.size(); ++d) dims[d] = std::max(dims[d], p->shape().dim(d));
+      }
+      for (const Tensor* p : parts) {
+        absl::StatusOr<Tensor> even = PadToDims(*p, dims);
+        if (!even.ok()) return fail_all(even.status());
+        evened.push_back(*std::move(even));
+      }
+      for (size_t c = 0; c < parts.size(); ++c) parts[c] = &evened[c];
+    }
     absl::StatusOr<Tensor> t = StackRows(parts, padded);
     if (!t.ok()) return fail_all(t.status());
     stacked.push_back(*std::move(t));

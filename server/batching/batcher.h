@@ -2,6 +2,10 @@
 // run the same Plan (model version + signature) on the same weights snapshot,
 // with inputs that agree in dtype and in every dimension but the first, are
 // stacked along dimension 0, run once, and cut back into each call's rows.
+// With pad_variable_length_inputs, inputs need only agree in dtype and rank:
+// each is padded at the end of its later dimensions to the batch's largest
+// (with its first element, as TF Serving pads), and each call's outputs are its
+// rows of the padded batch's.
 //
 // One batch, one weights snapshot: calls are queued by the snapshot they took
 // when they arrived, so a batch never mixes WeightSets and every response can
@@ -67,6 +71,7 @@ struct BatchingOptions {
   bool enable_large_batch_splitting = false;
   // The most rows one run takes (= max_batch_size unless splitting).
   int64_t max_execution_batch_size = 1000;
+  bool pad_variable_length_inputs = false;
 };
 
 // What a call brings besides its inputs.

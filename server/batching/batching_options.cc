@@ -72,11 +72,7 @@ absl::StatusOr<BatchingOptions> ToBatchingOptions(
                            "entry was ",
                            previous, "; expected ", options.max_batch_size));
   }
-  if (params.pad_variable_length_inputs()) {
-    return absl::UnimplementedError(
-        "pad_variable_length_inputs is not supported by swapserve: requests batch together only "
-        "when their inputs agree in every dimension but the first");
-  }
+  options.pad_variable_length_inputs = params.pad_variable_length_inputs();
   return options;
 }
 

@@ -15,8 +15,8 @@ namespace swapserve::server::batching {
 // INVALID_ARGUMENT for a non-positive size or thread count, a negative timeout,
 // allowed_batch_sizes not increasing or not ending at the largest batch
 // (max_execution_batch_size with splitting, else max_batch_size), and
-// max_execution_batch_size above max_batch_size. pad_variable_length_inputs is
-// UNIMPLEMENTED. thread_pool_name is accepted and has no effect (one pool).
+// max_execution_batch_size above max_batch_size. thread_pool_name is accepted
+// and has no effect (one pool).
 absl::StatusOr<BatchingOptions> ToBatchingOptions(
     const tensorflow::serving::BatchingParameters& params, int cores);
 
