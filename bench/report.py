@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns bench/run.sh's results (OUT_DIR) into OUT_DIR/report.md and SVG plots
 drawn by gnuplot: Predict's latency distribution against the floor, calls/s and
-p99 against concurrency with and without batching, latency across reload
+p99 against concurrency with and without batching and over REST, latency across reload
 storms with each swap marked, and the daemon's memory over time. Every ratio
 in the report is taken within one run. Usage: report.py OUT_DIR"""
 import csv
@@ -88,14 +88,17 @@ unset multiplot
             rows.append((c, r["predict"]["qps"], r["predict"]["latency_us"].get("p99", 0) / 1e3,
                          r["floor"]["qps"], r["floor"]["latency_us"].get("p99", 0) / 1e3))
         write_rows(f"sweep_{mode}.dat", rows)
+    rest = [(c, load(f"sweep_rest_c{c}.json")["predict"]["qps"],
+             load(f"sweep_rest_c{c}.json")["predict"]["latency_us"].get("p99", 0) / 1e3) for c in CLIENTS]
+    write_rows("sweep_rest.dat", rest)
     gnuplot("""set terminal svg size 900,420 dynamic
 set output 'concurrency.svg'
 set multiplot layout 1,2 title 'Batch-1 Predict against concurrency (closed loop)'
 set logscale x 2; set grid; set xlabel 'clients'; set key top left
 set title 'calls/s'
-plot 'sweep_off.dat' u 1:2 w lp lw 2 t 'Predict', 'sweep_on.dat' u 1:2 w lp lw 2 t 'Predict, batching', 'sweep_off.dat' u 1:4 w lp dt 2 t 'floor'
+plot 'sweep_off.dat' u 1:2 w lp lw 2 t 'Predict', 'sweep_on.dat' u 1:2 w lp lw 2 t 'Predict, batching', 'sweep_rest.dat' u 1:2 w lp lw 2 t 'REST Predict', 'sweep_off.dat' u 1:4 w lp dt 2 t 'floor'
 set title 'p99 (ms)'
-plot 'sweep_off.dat' u 1:3 w lp lw 2 t 'Predict', 'sweep_on.dat' u 1:3 w lp lw 2 t 'Predict, batching', 'sweep_off.dat' u 1:5 w lp dt 2 t 'floor'
+plot 'sweep_off.dat' u 1:3 w lp lw 2 t 'Predict', 'sweep_on.dat' u 1:3 w lp lw 2 t 'Predict, batching', 'sweep_rest.dat' u 1:3 w lp lw 2 t 'REST Predict', 'sweep_off.dat' u 1:5 w lp dt 2 t 'floor'
 unset multiplot
 """)
     panels = []
@@ -137,24 +140,29 @@ def report():
              "Seed MLP (784-512-10), served from its checkpoint; client and daemon on this machine. "
              "Every ratio is taken within one run of this script.", "",
              "## Predict against the floor and the engine (one client)", "",
-             "| batch | Predict p50 (µs) | floor p50 (µs) | engine p50 (µs) | Predict / (floor + engine) | target |",
-             "|---:|---:|---:|---:|---:|---:|"]
+             "| batch | Predict p50 (µs) | floor p50 (µs) | engine p50 (µs) | Predict / (floor + engine) | target "
+             "| REST Predict p50 (µs) | REST / gRPC p50 |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for n, target in ((1, 1.1), (32, 1.15)):
         r = load(f"one_client_b{n}.json")
         p, f = r["predict"]["latency_us"]["p50"], r["floor"]["latency_us"]["p50"]
-        lines.append(f"| {n} | {p:.0f} | {f:.0f} | {engine[n]:.1f} | {p / (f + engine[n]):.2f} | ≤ {target} |")
+        rest = load(f"one_client_rest_b{n}.json")["predict"]["latency_us"]["p50"]
+        lines.append(f"| {n} | {p:.0f} | {f:.0f} | {engine[n]:.1f} | {p / (f + engine[n]):.2f} | ≤ {target} "
+                     f"| {rest:.0f} | {rest / p:.2f} |")
     lines += ["", "![latency distribution](latency_cdf.svg)", "",
               "## Throughput against concurrency (batch-1 calls)", "",
               "| clients | Predict calls/s | batching calls/s | floor calls/s | Predict / floor | batching / floor "
-              "| batching / Predict | Predict p99 (ms) | batching p99 (ms) |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| batching / Predict | Predict p99 (ms) | batching p99 (ms) | REST calls/s | REST p99 (ms) |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in CLIENTS:
         off, on = load(f"sweep_off_c{c}.json"), load(f"sweep_on_c{c}.json")
         po, pn, fl = off["predict"]["qps"], on["predict"]["qps"], off["floor"]["qps"]
         p99o = off["predict"]["latency_us"].get("p99", 0) / 1e3
         p99n = on["predict"]["latency_us"].get("p99", 0) / 1e3
+        rest = load(f"sweep_rest_c{c}.json")["predict"]
         lines.append(f"| {c} | {po:.0f} | {pn:.0f} | {fl:.0f} | {po / fl:.2f} | {pn / on['floor']['qps']:.2f} "
-                     f"| {pn / po:.2f} | {p99o:.2f} | {p99n:.2f} |")
+                     f"| {pn / po:.2f} | {p99o:.2f} | {p99n:.2f} | {rest['qps']:.0f} "
+                     f"| {rest['latency_us'].get('p99', 0) / 1e3:.2f} |")
     lines += ["", "Targets at 32 clients: batching ≥ 0.8 × floor and ≥ 2 × Predict without batching. "
               "(The batching floor column divides by the floor measured in the batching daemon's run.)", "",
               "![concurrency](concurrency.svg)", "",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The serving benchmark report (issue 14), in one run on this machine: the
 # engine alone, Predict against the transport floor (swapserve.bench.v1.Echo
-# with the same payload) at batch 1 and 32, calls/s and p99 against concurrency
-# with and without --enable_batching, and reload storms (a swap every 100 ms) at
+# with the same payload) at batch 1 and 32, over gRPC and REST, calls/s and p99
+# against concurrency with and without --enable_batching, and reload storms (a swap every 100 ms) at
 # 1 and 4 clients with and without batching, with the daemon's memory.
 # bench/report.py turns the results into OUT/report.md and SVG plots.
 #
@@ -50,10 +50,11 @@ PY
 printf 'max_batch_size { value: 32 }\nbatch_timeout_micros { value: 0 }\nnum_batch_threads { value: 2 }\n' \
   > "$out/batching.config"
 
-# start_daemon [batching flags...]: the seed MLP with the echo service on a free port.
+# start_daemon [batching flags...]: the seed MLP with the echo service on free ports.
 start_daemon() {
   rm -f "$work/port"
-  "$server" --port=0 --port_file="$work/port" --rest_api_port=0 --model_name=mlp \
+  rest_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$server" --port=0 --port_file="$work/port" --rest_api_port="$rest_port" --model_name=mlp \
     --model_base_path="$fixtures/keras_seed_mlp/saved_model" --checkpoint_dir="$work/ckpt" \
     --enable_echo "$@" > "$out/daemon.log" 2>&1 &
   daemon=$!
@@ -62,6 +63,7 @@ start_daemon() {
 }
 stop_daemon() { kill "$daemon"; wait "$daemon" || true; daemon=""; }
 bench() { "$cli" bench --server "localhost:$(cat "$work/port")" --model mlp --warmup 1 --duration "$seconds" "$@"; }
+rest_bench() { "$cli" bench --rest "127.0.0.1:$rest_port" --model mlp --warmup 1 --duration "$seconds" "$@"; }
 
 echo "== engine alone (swapserve_engine_bench, one thread)"
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$root/build/bench/swapserve_engine_bench" \
@@ -73,6 +75,7 @@ start_daemon
 for n in 1 32; do
   bench --input "$work/mlp_b$n.json" --concurrency 1 --floor --json --samples "$out/latency_b$n.csv" \
     > "$out/one_client_b$n.json"
+  rest_bench --input "$work/mlp_b$n.json" --concurrency 1 --json > "$out/one_client_rest_b$n.json"
 done
 
 echo "== concurrency sweep, without and with batching"
@@ -84,6 +87,9 @@ for mode in off on; do
   for c in 1 2 4 8 16 32; do
     echo "   batching $mode, $c clients"
     bench --input "$work/mlp_b1.json" --concurrency "$c" --floor --json > "$out/sweep_${mode}_c$c.json"
+    if [ "$mode" = off ]; then
+      rest_bench --input "$work/mlp_b1.json" --concurrency "$c" --json > "$out/sweep_rest_c$c.json"
+    fi
   done
 done
 stop_daemon

@@ -18,7 +18,10 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/args.h"
+#include "client/http_connection.h"
 #include "client/remote.h"
+#include "client/tensor_json.h"
+#include "model/tensor_proto.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "swapserve/bench/v1/echo.grpc.pb.h"
@@ -28,11 +31,13 @@ namespace swapserve::cli {
 
 const char kBenchUsage[] =
     "  bench --model M [--signature S] --input F.json [--concurrency N] [--rate QPS]\n"
-    "       [--duration SECONDS] [--warmup SECONDS] [--floor] [--json] [--samples FILE.csv]\n"
+    "       [--duration SECONDS] [--warmup SECONDS] [--floor] [--rest HOST:PORT] [--json]\n"
+    "       [--samples FILE.csv]\n"
     "                       load generator: closed loop (N clients) or open loop\n"
     "                       (Poisson arrivals at QPS); latency percentiles, calls/s,\n"
     "                       errors, responses per checkpoint per second; --floor also\n"
-    "                       runs the same load against Echo (swapserve --enable_echo)\n";
+    "                       runs the same load against Echo (swapserve --enable_echo);\n"
+    "                       --rest sends the calls to the REST API instead of gRPC\n";
 
 namespace {
 
@@ -40,6 +45,7 @@ namespace tfs = tensorflow::serving;
 
 struct Settings {
   std::string server = "localhost:8500";
+  std::string rest;  // HOST:PORT of the REST API; empty: gRPC
   int concurrency = 1;
   double rate = 0;  // calls/s; 0: closed loop
   absl::Duration duration = absl::Seconds(10);
@@ -50,7 +56,7 @@ struct Settings {
 // What one client thread saw after the warm-up.
 struct Samples {
   std::vector<double> latency_us;  // successful calls
-  std::map<std::string, int64_t> errors;  // by gRPC code name
+  std::map<std::string, int64_t> errors;  // by gRPC code name, or "HTTP 503", "transport"
   std::map<int64_t, std::map<std::string, int64_t>> weights;  // second -> checkpoint -> calls
 };
 
@@ -88,8 +94,59 @@ class Arrivals {
   absl::Time next_;
 };
 
+// `flat` (row-major values) as nested JSON arrays of `dims`.
+nlohmann::json Nest(const nlohmann::json& flat, const std::vector<int64_t>& dims, size_t dim,
+                    size_t* at) {
+  if (dim == dims.size()) return flat[(*at)++];
+  nlohmann::json out = nlohmann::json::array();
+  for (int64_t i = 0; i < dims[dim]; ++i) out.push_back(Nest(flat, dims, dim + 1, at));
+  return out;
+}
+
+// The REST call equal to `request`: TF Serving's predict URL for its model
+// spec, and a columnar body ({"inputs": {alias: nested values}}).
+struct RestCall {
+  std::string path, body;
+};
+
+absl::StatusOr<RestCall> ToRestCall(const tfs::PredictRequest& request) {
+  const tfs::ModelSpec& spec = request.model_spec();
+  RestCall call{absl::StrCat("/v1/models/", spec.name()), ""};
+  if (spec.has_version()) absl::StrAppend(&call.path, "/versions/", spec.version().value());
+  if (!spec.version_label().empty()) absl::StrAppend(&call.path, "/labels/", spec.version_label());
+  absl::StrAppend(&call.path, ":predict");
+  nlohmann::json body = {{"inputs", nlohmann::json::object()}};
+  if (!spec.signature_name().empty()) body["signature_name"] = spec.signature_name();
+  for (const auto& [alias, proto] : request.inputs()) {
+    absl::StatusOr<Tensor> t = TensorFromProto(proto);
+    if (!t.ok()) return t.status();
+    const nlohmann::json flat = TensorToJson(*t);
+    if (flat["values"].is_null()) {
+      return absl::InvalidArgumentError(absl::StrCat("input '", alias, "': ",
+                                                     DataTypeName(t->dtype()),
+                                                     " has no REST JSON form here"));
+    }
+    size_t at = 0;
+    body["inputs"][alias] = Nest(flat["values"], t->shape().dims(), 0, &at);
+  }
+  call.body = body.dump();
+  return call;
+}
+
+// One REST Predict on `connection`: the status ("" when OK) and the checkpoint
+// that answered.
+std::string RestPredict(HttpConnection& connection, const RestCall& call, std::string* checkpoint) {
+  absl::StatusOr<HttpResponse> r = connection.PostJson(call.path, call.body);
+  if (!r.ok()) return "transport";
+  if (r->status != 200) return absl::StrCat("HTTP ", r->status);
+  auto it = r->headers.find("swapserve-checkpoint");
+  *checkpoint = it == r->headers.end() ? "(none)" : it->second;
+  return "";
+}
+
 // One phase: `settings`' load of Predict (floor = false) or Echo calls.
-std::vector<Samples> RunPhase(const Settings& s, const tfs::PredictRequest& request, bool floor) {
+std::vector<Samples> RunPhase(const Settings& s, const tfs::PredictRequest& request,
+                              const RestCall& rest, bool floor) {
   const absl::Time start = absl::Now();
   const absl::Time measure_from = start + s.warmup;
   const absl::Time end = measure_from + s.duration;
@@ -105,6 +162,8 @@ std::vector<Samples> RunPhase(const Settings& s, const tfs::PredictRequest& requ
       auto channel = grpc::CreateCustomChannel(s.server, grpc::InsecureChannelCredentials(), args);
       auto predict = tfs::PredictionService::NewStub(channel);
       auto echo = swapserve::bench::v1::Echo::NewStub(channel);
+      HttpConnection http(s.rest, s.timeout);
+      const bool use_rest = !s.rest.empty() && !floor;
       Samples& mine = samples[i];
       for (;;) {
         absl::Time sent = absl::Now();
@@ -114,6 +173,19 @@ std::vector<Samples> RunPhase(const Settings& s, const tfs::PredictRequest& requ
           absl::SleepFor(sent - absl::Now());
         } else if (sent >= end) {
           break;
+        }
+        if (use_rest) {
+          std::string checkpoint;
+          const std::string error = RestPredict(http, rest, &checkpoint);
+          const absl::Time done = absl::Now();
+          if (sent < measure_from) continue;
+          if (!error.empty()) {
+            ++mine.errors[error];
+            continue;
+          }
+          mine.latency_us.push_back(absl::ToDoubleMicroseconds(done - sent));
+          ++mine.weights[(done - measure_from) / absl::Seconds(1)][checkpoint];
+          continue;
         }
         grpc::ClientContext context;
         context.set_deadline(absl::ToChronoTime(absl::Now() + s.timeout));
@@ -222,7 +294,8 @@ int Usage(const std::string& message) {
 
 int RunBench(const std::vector<std::string>& words) {
   auto args = Args::Parse(words, {"server", "timeout", "model", "version", "signature", "input",
-                                  "concurrency", "rate", "duration", "warmup", "samples"},
+                                  "concurrency", "rate", "duration", "warmup", "samples",
+                                  "rest"},
                           {"floor", "json"});
   if (!args.ok()) return Usage(std::string(args.status().message()));
   if (!args->positional().empty()) return Usage("takes no positional arguments");
@@ -256,9 +329,24 @@ int RunBench(const std::vector<std::string>& words) {
     return 1;
   }
 
-  const std::vector<Samples> predict_samples = RunPhase(s, *request, false);
+  s.rest = args->Get("rest").value_or("");
+  RestCall rest;
+  if (!s.rest.empty()) {
+    if (args->Has("floor")) {
+      return Usage(
+          "--floor is gRPC's (swapserve.bench.v1.Echo); REST has no echo route, so measure REST "
+          "without --floor and compare it with the gRPC run");
+    }
+    absl::StatusOr<RestCall> call = ToRestCall(*request);
+    if (!call.ok()) {
+      std::cerr << "swapserve-cli bench: " << call.status().message() << "\n";
+      return 1;
+    }
+    rest = *std::move(call);
+  }
+  const std::vector<Samples> predict_samples = RunPhase(s, *request, rest, false);
   std::vector<Samples> floor_samples;
-  if (args->Has("floor")) floor_samples = RunPhase(s, *request, true);
+  if (args->Has("floor")) floor_samples = RunPhase(s, *request, rest, true);
   if (auto path = args->Get("samples")) {
     if (!WriteSamples(*path, predict_samples, floor_samples)) return 1;
   }
@@ -266,9 +354,10 @@ int RunBench(const std::vector<std::string>& words) {
   std::optional<Summary> floor;
   if (args->Has("floor")) floor = Summarize(floor_samples, s.duration);
 
-  nlohmann::json out = {{"server", s.server},
+  nlohmann::json out = {{"server", s.rest.empty() ? s.server : s.rest},
+                        {"api", s.rest.empty() ? "grpc" : "rest"},
                         {"model", request->model_spec().name()},
-                        {"payload_bytes", request->ByteSizeLong()},
+                        {"payload_bytes", s.rest.empty() ? request->ByteSizeLong() : rest.body.size()},
                         {"concurrency", s.concurrency},
                         {"mode", s.rate > 0 ? "open" : "closed"},
                         {"duration_s", absl::ToDoubleSeconds(s.duration)},
@@ -286,12 +375,14 @@ int RunBench(const std::vector<std::string>& words) {
   if (args->Has("json")) {
     std::cout << out.dump(2) << "\n";
   } else {
-    std::printf("bench: %s on %s, %d clients, %s, %.1f s after %.1f s warm-up, payload %zu bytes\n",
-                request->model_spec().name().c_str(), s.server.c_str(), s.concurrency,
+    std::printf("bench: %s on %s (%s), %d clients, %s, %.1f s after %.1f s warm-up, payload %zu bytes\n",
+                request->model_spec().name().c_str(),
+                (s.rest.empty() ? s.server : s.rest).c_str(), s.rest.empty() ? "gRPC" : "REST",
+                s.concurrency,
                 s.rate > 0 ? absl::StrFormat("open loop at %.0f calls/s", s.rate).c_str()
                            : "closed loop",
                 absl::ToDoubleSeconds(s.duration), absl::ToDoubleSeconds(s.warmup),
-                request->ByteSizeLong());
+                s.rest.empty() ? request->ByteSizeLong() : rest.body.size());
     Print("Predict", predict);
     if (floor) {
       Print("floor (Echo)", *floor);

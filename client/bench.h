@@ -1,4 +1,4 @@
-// swapserve-cli bench: a load generator for Predict over gRPC, with the
+// swapserve-cli bench: a load generator for Predict over gRPC or REST, with the
 // transport floor in the same binary.
 //
 // Closed loop (--concurrency N clients, each sending its next call when the
@@ -9,6 +9,10 @@
 // gRPC code, and the responses per checkpoint (trailer) for each second;
 // --json prints one JSON object instead; --samples FILE writes every measured
 // call's latency as CSV (call,latency_us; call is predict or floor).
+//
+// --rest HOST:PORT sends the same calls to TF Serving's REST predict route
+// instead (columnar JSON body, one keep-alive connection per client; errors by
+// HTTP status).
 //
 // --floor runs the same load twice, Predict then swapserve.bench.v1.Echo (the
 // same PredictRequest bytes; the server answers its size and runs no model,
