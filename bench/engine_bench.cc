@@ -1,5 +1,6 @@
 // Engine micro-benchmarks (Google Benchmark): the seed MLP and a small CNN at batch
-// 1, 32 and 256, one thread, through Plan::Run exactly as a request would run.
+// 1, 32 and 256, one thread, through Plan::Run exactly as a request would run;
+// and decoding a request's input tensor.
 // `--dump_weights=DIR` writes the weights for bench/torch_peer.py instead.
 #include <cstring>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include "bench/engine_models.h"
 #include "benchmark/benchmark.h"
 #include "model/ops/gemm.h"
+#include "model/tensor_proto.h"
 
 namespace swapserve::bench {
 
@@ -45,6 +47,22 @@ void BM_Mlp(benchmark::State& state) { Run(state, "mlp"); }
 void BM_Cnn(benchmark::State& state) { Run(state, "cnn"); }
 BENCHMARK(BM_Mlp)->Arg(1)->Arg(32)->Arg(256)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Cnn)->Arg(1)->Arg(32)->Arg(256)->Unit(benchmark::kMicrosecond);
+
+// A request's input as the daemon decodes it: `rows` MLP rows sent as float_val
+// (what TF Serving's Python and Java clients send) into a Tensor.
+void BM_TensorFromProto(benchmark::State& state) {
+  const Tensor input = RandomInput("mlp", state.range(0));
+  tensorflow::TensorProto proto;
+  proto.set_dtype(tensorflow::DT_FLOAT);
+  input.shape().ToProto(proto.mutable_tensor_shape());
+  proto.mutable_float_val()->Add(input.data<float>(), input.data<float>() + input.num_elements());
+  for (auto _ : state) {
+    auto t = TensorFromProto(proto);
+    benchmark::DoNotOptimize(t->raw_data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(input.num_bytes()));
+}
+BENCHMARK(BM_TensorFromProto)->Arg(1)->Arg(32)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace swapserve::bench

@@ -1,5 +1,6 @@
 #include "model/tensor_proto.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -36,14 +37,15 @@ TypedValues TypedValuesOf(const tensorflow::TensorProto& p) {
   }
 }
 
+// Writes every element of `t`: the values, then the last one repeated (none: zeros).
 template <typename T, typename Field>
 void FillFrom(const Field& values, Tensor* t) {
   T* out = t->data<T>();
   const int64_t n = t->num_elements();
-  const int64_t have = values.size();
-  for (int64_t i = 0; i < n; ++i) {
-    out[i] = have == 0 ? T() : static_cast<T>(values[i < have ? i : have - 1]);
-  }
+  const int64_t have = std::min<int64_t>(values.size(), n);
+  std::transform(values.begin(), values.begin() + have, out,
+                 [](auto v) { return static_cast<T>(v); });
+  std::fill(out + have, out + n, have == 0 ? T() : out[have - 1]);
 }
 
 void FillTyped(const tensorflow::TensorProto& p, Tensor* t) {
@@ -119,7 +121,8 @@ absl::StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& proto) {
           DataTypeName(dtype), shape->DebugString(), " needs ", want));
     }
   }
-  ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(dtype, *std::move(shape)));
+  // Both paths below write every element.
+  ASSIGN_OR_RETURN(Tensor t, Tensor::AllocateUninitialized(dtype, *std::move(shape)));
   if (has_content) {
     std::memcpy(t.raw_data(), proto.tensor_content().data(), t.num_bytes());
   } else {
