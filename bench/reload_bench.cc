@@ -26,8 +26,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <string>
 #include <thread>
@@ -35,7 +33,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "model/formats/bundle_reader.h"
@@ -459,19 +456,6 @@ int Report(const Results& r, int swaps, int seconds, int every_ms, int clients, 
   return problems.empty() ? 0 : 1;
 }
 
-// The daemon's resident memory (KiB) from /proc, 0 if unreadable.
-int64_t RssKib(pid_t pid) {
-  // (/proc files report size 0, so read them as a stream.)
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  const std::string status((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t at = status.find("VmRSS:");
-  int64_t kib = 0;
-  if (at == std::string::npos) return 0;
-  const size_t end = status.find(" kB", at);
-  (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(status.substr(at + 6, end - at - 6)), &kib);
-  return kib;
-}
-
 // Writes --samples (see the file comment).
 bool WriteSamples(const std::string& path, const Results& r,
                   const std::vector<std::pair<double, int>>& swaps_issued,
@@ -534,7 +518,7 @@ int Main(int argc, char** argv) {
   std::vector<std::pair<double, int64_t>> rss;
   std::thread rss_sampler([&] {
     while (!stop) {
-      rss.emplace_back(absl::ToDoubleMilliseconds(absl::Now() - phase2), RssKib(d->pid()));
+      rss.emplace_back(absl::ToDoubleMilliseconds(absl::Now() - phase2), d->ResidentKib());
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });

@@ -8,9 +8,11 @@
 
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -118,6 +120,18 @@ int Daemon::Stop(int signal, absl::Duration timeout) {
 
 std::string Daemon::Url(const std::string& path) const {
   return absl::StrCat("'http://127.0.0.1:", rest_port_, path, "'");
+}
+
+int64_t Daemon::ResidentKib() const {
+  // (/proc files report size 0, so read them as a stream.)
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  const std::string status((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = status.find("VmRSS:");
+  if (at == std::string::npos) return 0;
+  int64_t kib = 0;
+  const size_t end = status.find(" kB", at);
+  (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(status.substr(at + 6, end - at - 6)), &kib);
+  return kib;
 }
 
 std::string Daemon::Log() const { return ReadIfExists(dir_.Join("log")); }

@@ -40,6 +40,7 @@ class Daemon {
   int Stop(int signal, absl::Duration timeout = absl::Seconds(30));
   std::string Log() const;
   pid_t pid() const { return pid_; }  // -1 once exited
+  int64_t ResidentKib() const;        // VmRSS from /proc (0 if unreadable)
 
  private:
   Daemon() = default;
