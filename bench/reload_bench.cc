@@ -5,8 +5,9 @@
 //      over --swaps checkpoints (data and index written beforehand, as TF
 //      does);
 //   2. Predict latency (batch 1) from --clients concurrent clients (one
-//      connection each) with no swaps, then while a checkpoint is swapped in
-//      every --swap_every_ms, and the ratio of the two p99s; --batching=1
+//      connection each) with no swaps and while a checkpoint is swapped in
+//      every --swap_every_ms — --seconds of each, in --rounds alternations —
+//      and the ratio of the two p99s; --batching=1
 //      serves them with --enable_batching (max_batch_size 32, no timeout).
 // The checkpoints alternate between two sets of values — cp-0000's (ckpt-K, K
 // even) and the same with every float halved (K odd) — and every response is
@@ -18,7 +19,7 @@
 // per 50 ms of the daemon's resident memory (rss,t_ms,,KiB).
 // Usage:
 //   swapserve_reload_bench [--swaps=100] [--seconds=5] [--swap_every_ms=100]
-//                          [--clients=1] [--batching=0] [--samples=FILE]
+//                          [--clients=1] [--batching=0] [--rounds=4] [--samples=FILE]
 // (needs the fixtures: keras_seed_mlp/saved_model and training_2/cp-0000).
 #include <sys/stat.h>
 
@@ -296,16 +297,16 @@ int CheckpointK(const std::string& trailer) {
   return k;
 }
 
-// Predict latencies from `clients` threads, each on its own connection, for
-// `seconds`, starting at `phase_start`; each response recorded in `tally`
-// (outside the timed call) after the clients' tallies are merged.
+// Predict latencies from `clients` threads, each on its own connection, until
+// `end`, timed from `origin`; each response recorded (outside the timed call)
+// in its client's tally, and the clients' tallies added to `tally`.
 std::vector<Sample> MeasurePredict(Daemon& d, const tfs::PredictRequest& request,
-                                   const Expected (&expected)[2], int seconds, int clients,
-                                   absl::Time phase_start, Tally* tally) {
+                                   const Expected (&expected)[2], absl::Time end, int clients,
+                                   absl::Time origin, Tally* tally) {
   std::vector<std::vector<Sample>> samples(clients);
-  std::vector<Tally> tallies(clients, *tally);
+  std::vector<Tally> tallies(clients);
+  for (Tally& t : tallies) t.last = tally->last;
   std::vector<std::thread> threads;
-  const absl::Time end = phase_start + absl::Seconds(seconds);
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
       grpc::ChannelArguments args;
@@ -316,7 +317,7 @@ std::vector<Sample> MeasurePredict(Daemon& d, const tfs::PredictRequest& request
       while (absl::Now() < end) {
         const absl::Time start = absl::Now();
         const Reply r = Predict(*stub, request, expected[0].alias);
-        samples[c].push_back({absl::ToDoubleMilliseconds(start - phase_start),
+        samples[c].push_back({absl::ToDoubleMilliseconds(start - origin),
                               absl::ToDoubleMilliseconds(absl::Now() - start),
                               CheckpointK(r.checkpoint)});
         Record(r, expected, &tallies[c]);
@@ -325,12 +326,10 @@ std::vector<Sample> MeasurePredict(Daemon& d, const tfs::PredictRequest& request
   }
   for (std::thread& t : threads) t.join();
   std::vector<Sample> all;
-  Tally merged;
   for (int c = 0; c < clients; ++c) {
-    Merge(tallies[c], &merged);
+    Merge(tallies[c], tally);
     all.insert(all.end(), samples[c].begin(), samples[c].end());
   }
-  *tally = merged;
   return all;
 }
 
@@ -478,6 +477,7 @@ int Main(int argc, char** argv) {
   const int seconds = Flag(argc, argv, "seconds", 5);
   const int every_ms = Flag(argc, argv, "swap_every_ms", 100);
   const int clients = std::max(1, Flag(argc, argv, "clients", 1));
+  const int rounds = std::max(1, Flag(argc, argv, "rounds", 4));
   const bool batching = Flag(argc, argv, "batching", 0) != 0;
   const std::string samples_path = StringFlag(argc, argv, "samples");
   const std::string model =
@@ -511,8 +511,9 @@ int Main(int argc, char** argv) {
   r.swap_ms = MeasureSwaps(*d, dir, swaps, request, expected, &r.phase1);
   if (r.swap_ms.empty() && swaps > 0) return 1;
 
-  // 2. Predict p99 without, then with, a swap every `every_ms`; the daemon's
-  // memory sampled throughout.
+  // 2. Predict p99 without, then with, a swap every `every_ms`, in `rounds`
+  // alternations of the two (so a machine whose speed drifts slows both
+  // alike); the daemon's memory sampled throughout.
   std::atomic<bool> stop{false};
   const absl::Time phase2 = absl::Now();
   std::vector<std::pair<double, int64_t>> rss;
@@ -522,31 +523,35 @@ int Main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
-  r.steady_tally.last = r.phase1.last;
-  r.steady = MeasurePredict(*d, request, expected, seconds, clients, phase2, &r.steady_tally);
-  std::atomic<bool> stop_swapping{false};
+  const absl::Duration slice = absl::Seconds(seconds) / rounds;
+  int next_k = swaps + 1;
   std::atomic<int> issued{0};
   std::vector<std::pair<double, int>> swaps_issued;
-  const absl::Time swapping_start = absl::Now();
-  std::thread swapper([&] {
-    for (int k = swaps + 1; !stop_swapping && k <= total; ++k) {
-      rename(StagePointer(dir, k).c_str(), (dir + "/checkpoint").c_str());
-      swaps_issued.emplace_back(absl::ToDoubleMilliseconds(absl::Now() - phase2), k);
-      ++issued;
-      std::this_thread::sleep_for(std::chrono::milliseconds(every_ms));
-    }
-  });
-  r.swapping_tally.last = r.steady_tally.last;
-  r.swapping = MeasurePredict(*d, request, expected, seconds, clients, swapping_start,
-                              &r.swapping_tally);
-  stop_swapping = true;
-  swapper.join();
+  r.steady_tally.last = r.phase1.last;
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<Sample> steady =
+        MeasurePredict(*d, request, expected, absl::Now() + slice, clients, phase2, &r.steady_tally);
+    r.steady.insert(r.steady.end(), steady.begin(), steady.end());
+    std::atomic<bool> stop_swapping{false};
+    std::thread swapper([&] {
+      for (; !stop_swapping && next_k <= total; ++next_k) {
+        rename(StagePointer(dir, next_k).c_str(), (dir + "/checkpoint").c_str());
+        swaps_issued.emplace_back(absl::ToDoubleMilliseconds(absl::Now() - phase2), next_k);
+        ++issued;
+        std::this_thread::sleep_for(std::chrono::milliseconds(every_ms));
+      }
+    });
+    r.swapping_tally.last = std::max(r.swapping_tally.last, r.steady_tally.last);
+    std::vector<Sample> swapping = MeasurePredict(*d, request, expected, absl::Now() + slice,
+                                                  clients, phase2, &r.swapping_tally);
+    r.swapping.insert(r.swapping.end(), swapping.begin(), swapping.end());
+    stop_swapping = true;
+    swapper.join();
+    r.steady_tally.last = r.swapping_tally.last;
+  }
   stop = true;
   rss_sampler.join();
   r.issued = issued.load();
-  // Swapping-phase times are written on phase 2's clock, like the swaps and RSS.
-  const double offset = absl::ToDoubleMilliseconds(swapping_start - phase2);
-  for (Sample& s : r.swapping) s.t_ms += offset;
   if (!samples_path.empty() && !WriteSamples(samples_path, r, swaps_issued, rss)) return 1;
   return Report(r, swaps, seconds, every_ms, clients, batching);
 }
