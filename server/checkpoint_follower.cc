@@ -28,7 +28,7 @@ namespace {
 // second checkpoint on a weight set's tensors (1.6 MB each for the seed MLP)
 // come from the malloc arenas, and their pages stayed resident after the set
 // was freed: RSS grew by about one checkpoint per swap, without bound
-// (swapserve_reload_bench --samples; 32 -> 390 MB over ~250 swaps). Called on
+// (swapserve_reload_bench --samples; 32 -> 401 MB over ~295 swaps). Called on
 // the follower's thread after each swap and each rejected load; a set still
 // held by requests is freed later and returned by the next call.
 void ReleaseFreedMemory() { malloc_trim(0); }
@@ -282,7 +282,6 @@ absl::StatusOr<std::shared_ptr<const WeightSet>> CheckpointFollower::LoadAndVali
   if (absl::Status s = servable_->WarmUp(**weights); !s.ok()) return s;
   return weights;
 }
-
 
 int64_t CheckpointFollower::SwapIn(GoodSet next) {
   GoodSet current{servable_->Weights()->set, Identity()};

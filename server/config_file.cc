@@ -1,10 +1,13 @@
 #include "server/config_file.h"
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "model/util/file.h"
 #include "model/util/status_macros.h"
+#include "server/batching/batching_options.h"
 
 namespace swapserve::server {
 namespace {
@@ -59,11 +62,19 @@ absl::StatusOr<tensorflow::serving::MonitoringConfig> ReadMonitoringConfig(
   return ParseText<tensorflow::serving::MonitoringConfig>(text, path, "MonitoringConfig");
 }
 
-absl::StatusOr<tensorflow::serving::BatchingParameters> ReadBatchingParameters(
-    const std::string& path) {
+absl::StatusOr<batching::BatchingOptions> ReadBatchingOptions(const std::string& path) {
   std::string text;
   RETURN_IF_ERROR(ReadFileToString(path, kMaxConfigBytes, &text));
-  return ParseText<tensorflow::serving::BatchingParameters>(text, path, "BatchingParameters");
+  ASSIGN_OR_RETURN(const tensorflow::serving::BatchingParameters params,
+                   ParseText<tensorflow::serving::BatchingParameters>(text, path,
+                                                                      "BatchingParameters"));
+  absl::StatusOr<batching::BatchingOptions> options = batching::ToBatchingOptions(
+      params, static_cast<int>(std::thread::hardware_concurrency()));
+  if (!options.ok()) {
+    return absl::Status(options.status().code(),
+                        absl::StrCat(path, ": ", options.status().message()));
+  }
+  return options;
 }
 
 }  // namespace swapserve::server

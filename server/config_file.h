@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/batching/batcher.h"
 #include "tensorflow_serving/config/model_server_config.pb.h"
 #include "tensorflow_serving/config/monitoring_config.pb.h"
 #include "tensorflow_serving/servables/tensorflow/session_bundle_config.pb.h"
@@ -25,9 +26,11 @@ absl::StatusOr<tensorflow::serving::ModelServerConfig> ParseModelServerConfig(
 // A MonitoringConfig; errors as for the model config.
 absl::StatusOr<tensorflow::serving::MonitoringConfig> ReadMonitoringConfig(const std::string& path);
 
-// BatchingParameters; errors as for the model config.
-absl::StatusOr<tensorflow::serving::BatchingParameters> ReadBatchingParameters(
-    const std::string& path);
+// A BatchingParameters file (--batching_parameters_file, a version's
+// batching_params.pbtxt) as the options for this machine's cores, with TF
+// Serving's defaults and checks; errors as for the model config, or prefixed
+// with the path.
+absl::StatusOr<batching::BatchingOptions> ReadBatchingOptions(const std::string& path);
 
 }  // namespace swapserve::server
 

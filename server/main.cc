@@ -109,21 +109,12 @@ absl::Status BatchingFromFlags(ServerOptions* o) {
     return absl::OkStatus();
   }
   o->per_model_batching = absl::GetFlag(FLAGS_enable_per_model_batching_parameters);
-  tensorflow::serving::BatchingParameters params;
-  if (!file.empty()) {
-    absl::StatusOr<tensorflow::serving::BatchingParameters> read =
-        swapserve::server::ReadBatchingParameters(file);
-    if (!read.ok()) return read.status();
-    params = *std::move(read);
-  }
+  // Without a file, TF Serving's defaults (which pass its checks).
   absl::StatusOr<swapserve::server::batching::BatchingOptions> batching =
-      swapserve::server::batching::ToBatchingOptions(
-          params, static_cast<int>(std::thread::hardware_concurrency()));
-  if (!batching.ok()) {
-    return absl::Status(batching.status().code(),
-                        absl::StrCat(file.empty() ? "batching" : file, ": ",
-                                     batching.status().message()));
-  }
+      file.empty() ? swapserve::server::batching::ToBatchingOptions(
+                         {}, static_cast<int>(std::thread::hardware_concurrency()))
+                   : swapserve::server::ReadBatchingOptions(file);
+  if (!batching.ok()) return batching.status();
   o->batching = *std::move(batching);
   return absl::OkStatus();
 }

@@ -10,7 +10,6 @@
 #include "grpcpp/server_builder.h"
 #include "model/ops/gemm.h"
 #include "model/util/file.h"
-#include "server/batching/batching_options.h"
 #include "server/config_file.h"
 
 namespace swapserve::server {
@@ -65,14 +64,8 @@ absl::StatusOr<std::shared_ptr<batching::Batcher>> Server::VersionBatcher(
     const std::string& version_dir) {
   const std::string file = version_dir + "/" + kPerModelBatchingFile;
   if (!PathExists(file)) return nullptr;
-  absl::StatusOr<tensorflow::serving::BatchingParameters> params = ReadBatchingParameters(file);
-  if (!params.ok()) return params.status();
-  absl::StatusOr<batching::BatchingOptions> options = batching::ToBatchingOptions(
-      *params, static_cast<int>(std::thread::hardware_concurrency()));
-  if (!options.ok()) {
-    return absl::Status(options.status().code(),
-                        absl::StrCat(file, ": ", options.status().message()));
-  }
+  absl::StatusOr<batching::BatchingOptions> options = ReadBatchingOptions(file);
+  if (!options.ok()) return options.status();
   LOG(INFO) << "Calls to " << version_dir << " are batched with " << file;
   return std::make_shared<batching::Batcher>(*std::move(options), RunPlan, RecordBatches());
 }
