@@ -5,7 +5,9 @@
 #include "absl/strings/str_cat.h"
 #include "model/formats/bundle_reader.h"
 #include "model/formats/keras_config.h"
+#include "model/formats/keras_archive.h"
 #include "model/formats/keras_h5.h"
+#include "model/formats/keras_weights_h5.h"
 #include "model/formats/model_path.h"
 #include "model/formats/saved_model.h"
 #include "model/loaded_model.h"
@@ -87,19 +89,17 @@ json SpecJson(const KerasTensorSpec& spec, const std::string& tensor_name) {
   return {{"name", tensor_name}, {"dtype", DataTypeName(spec.dtype)}, {"shape", shape}};
 }
 
-absl::Status DescribeKerasH5(const ResolvedModelPath& resolved, json* out) {
-  ASSIGN_OR_RETURN(KerasH5File file, ReadKerasH5(resolved.path));
+json Keras3VariablesJson(const KerasWeightsFile& file) {
   json variables = json::object();
-  for (const KerasH5Layer& layer : file.layers) {
-    for (const KerasH5Weight& w : layer.weights) {
-      variables[w.name] = {{"dtype", DataTypeName(w.value.dtype())},
-                           {"shape", w.value.shape().dims()}};
-    }
+  for (const auto& [key, info] : file.variables) {
+    variables[key] = {{"dtype", DataTypeName(info.dtype)}, {"shape", info.shape.dims()}};
   }
-  (*out)["variables"] = std::move(variables);
-  if (!file.model_config) return absl::OkStatus();  // weights only
-  ASSIGN_OR_RETURN(KerasModelConfig config, ParseKerasModelConfig(*file.model_config));
-  ASSIGN_OR_RETURN(KerasSignature sig, SynthesizeServingSignature(config));
+  return variables;
+}
+
+// The serving_default signature Keras would export for `config`.
+absl::Status AddKerasSignature(const KerasModelConfig& config, KerasOutputNames names, json* out) {
+  ASSIGN_OR_RETURN(KerasSignature sig, SynthesizeServingSignature(config, names));
   json s = {{"method", "tensorflow/serving/predict"},
             {"inputs", json::object()},
             {"outputs", json::object()}};
@@ -112,6 +112,39 @@ absl::Status DescribeKerasH5(const ResolvedModelPath& resolved, json* out) {
   }
   (*out)["signatures"][std::string(kDefaultSignature)] = std::move(s);
   return absl::OkStatus();
+}
+
+absl::Status DescribeKerasArchive(const ResolvedModelPath& resolved, json* out) {
+  ASSIGN_OR_RETURN(KerasArchive archive, ReadKerasArchive(resolved.path, /*with_weights=*/true));
+  ASSIGN_OR_RETURN(KerasWeightsFile weights,
+                   ReadKerasWeightsH5Image(archive.weights_name, archive.weights_image,
+                                           [](const std::string&) { return false; }));
+  (*out)["variables"] = Keras3VariablesJson(weights);
+  ASSIGN_OR_RETURN(KerasModelConfig config, ParseKerasModelConfig(archive.config));
+  return AddKerasSignature(config, KerasOutputNames::kOutputIndex, out);
+}
+
+absl::Status DescribeKerasH5(const ResolvedModelPath& resolved, json* out) {
+  // A Keras 3 .weights.h5 (weights only, no model to describe).
+  absl::StatusOr<KerasWeightsFile> keras3 =
+      ReadKerasWeightsH5(resolved.path, [](const std::string&) { return false; });
+  if (keras3.ok()) {
+    (*out)["format"] = "keras_weights_h5";
+    (*out)["variables"] = Keras3VariablesJson(*keras3);
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(KerasH5File file, ReadKerasH5(resolved.path));
+  json variables = json::object();
+  for (const KerasH5Layer& layer : file.layers) {
+    for (const KerasH5Weight& w : layer.weights) {
+      variables[w.name] = {{"dtype", DataTypeName(w.value.dtype())},
+                           {"shape", w.value.shape().dims()}};
+    }
+  }
+  (*out)["variables"] = std::move(variables);
+  if (!file.model_config) return absl::OkStatus();  // weights only
+  ASSIGN_OR_RETURN(KerasModelConfig config, ParseKerasModelConfig(*file.model_config));
+  return AddKerasSignature(config, KerasOutputNames::kLayerNames, out);
 }
 
 std::string ShapeText(const json& shape) {
@@ -154,8 +187,13 @@ absl::StatusOr<json> DescribeModel(const std::string& path) {
     case ModelFormat::kKerasH5:
       RETURN_IF_ERROR(DescribeKerasH5(resolved, &out));
       break;
+    case ModelFormat::kKerasArchive:
+      RETURN_IF_ERROR(DescribeKerasArchive(resolved, &out));
+      break;
   }
-  if (resolved.format != ModelFormat::kCheckpoint) AddAvailability(resolved.path, &out);
+  if (resolved.format != ModelFormat::kCheckpoint && out["format"] != "keras_weights_h5") {
+    AddAvailability(resolved.path, &out);
+  }
   return out;
 }
 

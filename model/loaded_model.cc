@@ -1,5 +1,8 @@
 #include "model/loaded_model.h"
 
+#include <set>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/formats/bundle_format.h"
@@ -7,7 +10,9 @@
 #include "model/formats/model_path.h"
 #include "model/formats/saved_model.h"
 #include "model/formats/keras_config.h"
+#include "model/formats/keras_archive.h"
 #include "model/formats/keras_h5.h"
+#include "model/formats/keras_weights_h5.h"
 #include "model/graph/flat_graph.h"
 #include "model/graph/keras_plan.h"
 #include "model/graph/plan_builder.h"
@@ -61,11 +66,17 @@ absl::Status BuildPlans(const SavedModelInfo& info, LoadedModel* model) {
   return absl::OkStatus();
 }
 
-// Reads the model's slots from the bundle at `prefix`.
-absl::Status LoadWeightsFrom(const std::string& prefix, LoadedModel* model) {
-  ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> reader, BundleReader::Open(prefix));
-  ASSIGN_OR_RETURN(model->weights, LoadWeights(model->slots, *reader));
+// Reads the model's slots from the checkpoint at `checkpoint` (resolved).
+absl::Status LoadWeightsFrom(const std::string& checkpoint, LoadedModel* model) {
+  ASSIGN_OR_RETURN(model->weights, ReadCheckpointWeights(model->slots, checkpoint));
   return absl::OkStatus();
+}
+
+// Keras 3 layer variables: `layers/...` (tf.keras 2.13:
+// `_layer_checkpoint_dependencies/...`); optimizer and metric state is not read.
+bool IsKerasLayerVariable(const std::string& key) {
+  return absl::StartsWith(key, "layers/") ||
+         absl::StartsWith(key, "_layer_checkpoint_dependencies/");
 }
 
 absl::Status LoadModelWeights(const SavedModelInfo& info, const LoadOptions& options,
@@ -91,8 +102,31 @@ absl::Status LoadModelWeights(const SavedModelInfo& info, const LoadOptions& opt
 absl::StatusOr<std::string> ResolveCheckpointArgument(const std::string& checkpoint) {
   if (IsDirectory(checkpoint)) return LatestCheckpoint(checkpoint);
   if (PathExists(BundleIndexFilename(checkpoint))) return checkpoint;
+  if (PathExists(checkpoint) && (IsHdf5File(checkpoint) || IsZipFile(checkpoint))) {
+    return checkpoint;
+  }
   return absl::NotFoundError(absl::StrCat(
-      "checkpoint ", checkpoint, " is neither a prefix with a .index nor a directory"));
+      "checkpoint ", checkpoint,
+      " is neither a prefix with a .index, a Keras .weights.h5 or .keras file, nor a directory"));
+}
+
+absl::StatusOr<std::shared_ptr<const WeightSet>> ReadCheckpointWeights(
+    const std::vector<SlotSpec>& slots, const std::string& checkpoint) {
+  std::set<std::string> keys;
+  for (const SlotSpec& slot : slots) keys.insert(slot.checkpoint_key);
+  auto wanted = [&keys](const std::string& key) { return keys.contains(key); };
+  if (!PathExists(BundleIndexFilename(checkpoint)) && IsHdf5File(checkpoint)) {
+    ASSIGN_OR_RETURN(KerasWeightsFile file, ReadKerasWeightsH5(checkpoint, wanted));
+    return LoadWeights(slots, file.values, checkpoint);
+  }
+  if (!PathExists(BundleIndexFilename(checkpoint)) && IsZipFile(checkpoint)) {
+    ASSIGN_OR_RETURN(KerasArchive archive, ReadKerasArchive(checkpoint, /*with_weights=*/true));
+    ASSIGN_OR_RETURN(KerasWeightsFile file,
+                     ReadKerasWeightsH5Image(archive.weights_name, archive.weights_image, wanted));
+    return LoadWeights(slots, file.values, checkpoint);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> reader, BundleReader::Open(checkpoint));
+  return LoadWeights(slots, *reader);
 }
 
 absl::StatusOr<const Plan*> LoadedModel::FindPlan(const std::string& signature) const {
@@ -128,15 +162,11 @@ tensorflow::SignatureDef SignatureDefOf(const Plan& plan) {
   return def;
 }
 
-absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasH5(const std::string& path,
-                                                         const LoadOptions* options) {
-  ASSIGN_OR_RETURN(KerasH5File file, ReadKerasH5(path));
-  if (!file.model_config) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, " holds weights only (save_weights); it has no model_config to run"));
-  }
-  ASSIGN_OR_RETURN(KerasModelConfig config, ParseKerasModelConfig(*file.model_config));
-  ASSIGN_OR_RETURN(KerasPlan keras, BuildKerasPlan(config, file));
+// A Keras model's plan (from an .h5 or .keras file) as a LoadedModel, with the
+// checkpoint's weights in place of the file's when one is given.
+absl::StatusOr<std::unique_ptr<LoadedModel>> FinishKerasModel(const std::string& path,
+                                                              KerasPlan keras,
+                                                              const LoadOptions* options) {
   auto model = std::make_unique<LoadedModel>();
   model->path = path;
   model->slots = std::move(keras.slots);
@@ -150,11 +180,44 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasH5(const std::string& path
   return model;
 }
 
+absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasH5(const std::string& path,
+                                                         const LoadOptions* options) {
+  ASSIGN_OR_RETURN(KerasH5File file, ReadKerasH5(path));
+  if (!file.model_config) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " holds weights only (save_weights); it has no model_config to run"));
+  }
+  ASSIGN_OR_RETURN(KerasModelConfig config, ParseKerasModelConfig(*file.model_config));
+  ASSIGN_OR_RETURN(KerasPlan keras, BuildKerasPlan(config, file));
+  return FinishKerasModel(path, std::move(keras), options);
+}
+
+absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasArchive(const std::string& path,
+                                                              const LoadOptions* options) {
+  ASSIGN_OR_RETURN(KerasArchive archive, ReadKerasArchive(path, /*with_weights=*/true));
+  absl::StatusOr<KerasModelConfig> config = ParseKerasModelConfig(archive.config);
+  if (!config.ok()) {
+    return absl::Status(config.status().code(),
+                        absl::StrCat(path, ": config.json: ", config.status().message()));
+  }
+  ASSIGN_OR_RETURN(KerasWeightsFile weights,
+                   ReadKerasWeightsH5Image(archive.weights_name, archive.weights_image,
+                                           IsKerasLayerVariable));
+  std::string().swap(archive.weights_image);
+  ASSIGN_OR_RETURN(KerasPlan keras,
+                   BuildKerasPlan(*config, *Keras3WeightSource(weights, archive.keras_version),
+                                  KerasOutputNames::kOutputIndex));
+  return FinishKerasModel(path, std::move(keras), options);
+}
+
 // Builds the plans; reads weights too unless `options` is null.
 absl::StatusOr<std::unique_ptr<LoadedModel>> Load(const std::string& path,
                                                   const LoadOptions* options) {
   ASSIGN_OR_RETURN(ResolvedModelPath resolved, ResolveModelPath(path));
   if (resolved.format == ModelFormat::kKerasH5) return LoadKerasH5(resolved.path, options);
+  if (resolved.format == ModelFormat::kKerasArchive) {
+    return LoadKerasArchive(resolved.path, options);
+  }
   if (resolved.format != ModelFormat::kSavedModel) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, " is a checkpoint, not a model; pass the model and --checkpoint"));

@@ -1,4 +1,4 @@
-// LoadedModel: a model path turned into runnable Plans (one per signature), the slot
+// LoadedModel: a model path (SavedModel, Keras .h5 or .keras) turned into runnable Plans (one per signature), the slot
 // table its variables map to, and the WeightSet loaded for them — what `swapserve-cli
 // run` executes and what the daemon will wrap in a Servable.
 //
@@ -22,8 +22,8 @@
 namespace swapserve {
 
 struct LoadOptions {
-  // A checkpoint prefix, or a directory with a `checkpoint` file (its latest), whose
-  // weights replace the model's own. Empty: the model's own variables.
+  // A checkpoint (ResolveCheckpointArgument's forms) whose weights replace the
+  // model's own. Empty: the model's own variables.
   std::string checkpoint;
 };
 
@@ -50,8 +50,16 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& path,
 // can run, and why the others cannot. Used by `show`.
 absl::StatusOr<std::unique_ptr<LoadedModel>> AnalyzeModel(const std::string& path);
 
-// Resolves a --checkpoint argument (prefix, or directory with a pointer file).
+// Resolves a --checkpoint argument: a bundle prefix, a directory with a
+// `checkpoint` pointer file (its latest), or a Keras 3 `.weights.h5` or
+// `.keras` file.
 absl::StatusOr<std::string> ResolveCheckpointArgument(const std::string& checkpoint);
+
+// Reads `slots` from a resolved checkpoint: a tensor bundle, a `.weights.h5`
+// file or a `.keras` archive's weights (only the slots' keys are read),
+// checking each key's presence, dtype and shape.
+absl::StatusOr<std::shared_ptr<const WeightSet>> ReadCheckpointWeights(
+    const std::vector<SlotSpec>& slots, const std::string& checkpoint);
 
 }  // namespace swapserve
 

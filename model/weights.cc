@@ -1,6 +1,7 @@
 #include "model/weights.h"
 
 #include <cmath>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -17,27 +18,56 @@ bool ShapeMatches(const SlotSpec& spec, const TensorShape& shape) {
   return true;
 }
 
-absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
-    const std::vector<SlotSpec>& slots, const BundleReader& bundle) {
+namespace {
+
+// Takes each slot's tensor from `read` (key -> tensor, null when absent),
+// checking dtype and shape; `source` names where they came from in errors.
+template <typename ReadFn>
+absl::StatusOr<std::shared_ptr<const WeightSet>> CollectWeights(const std::vector<SlotSpec>& slots,
+                                                                const std::string& source,
+                                                                ReadFn read) {
   std::vector<Tensor> tensors;
   tensors.reserve(slots.size());
   for (const SlotSpec& spec : slots) {
-    const BundleEntry* entry = bundle.Find(spec.checkpoint_key);
-    if (entry == nullptr) {
-      return absl::NotFoundError(absl::StrCat(
-          "checkpoint ", bundle.prefix(), " has no key '", spec.checkpoint_key,
-          "' (variable ", spec.variable, ")"));
+    ASSIGN_OR_RETURN(std::optional<Tensor> t, read(spec.checkpoint_key));
+    if (!t) {
+      return absl::NotFoundError(absl::StrCat("checkpoint ", source, " has no key '",
+                                              spec.checkpoint_key, "' (variable ", spec.variable,
+                                              ")"));
     }
-    ASSIGN_OR_RETURN(Tensor t, bundle.Read(*entry));
-    if (t.dtype() != spec.dtype || !ShapeMatches(spec, t.shape())) {
+    if (t->dtype() != spec.dtype || !ShapeMatches(spec, t->shape())) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "checkpoint ", bundle.prefix(), " key '", spec.checkpoint_key, "' is ",
-          t.DebugString(), " but variable ", spec.variable, " is ",
-          DataTypeName(spec.dtype), "[", absl::StrJoin(spec.shape, ","), "]"));
+          "checkpoint ", source, " key '", spec.checkpoint_key, "' is ", t->DebugString(),
+          " but variable ", spec.variable, " is ", DataTypeName(spec.dtype), "[",
+          absl::StrJoin(spec.shape, ","), "]"));
     }
-    tensors.push_back(std::move(t));
+    tensors.push_back(*std::move(t));
   }
-  return std::make_shared<const WeightSet>(std::move(tensors), bundle.prefix());
+  return std::make_shared<const WeightSet>(std::move(tensors), source);
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
+    const std::vector<SlotSpec>& slots, const BundleReader& bundle) {
+  return CollectWeights(slots, bundle.prefix(),
+                        [&](const std::string& key) -> absl::StatusOr<std::optional<Tensor>> {
+                          const BundleEntry* entry = bundle.Find(key);
+                          if (entry == nullptr) return std::nullopt;
+                          ASSIGN_OR_RETURN(Tensor t, bundle.Read(*entry));
+                          return t;
+                        });
+}
+
+absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
+    const std::vector<SlotSpec>& slots, const std::map<std::string, Tensor>& values,
+    const std::string& source) {
+  return CollectWeights(slots, source,
+                        [&](const std::string& key) -> absl::StatusOr<std::optional<Tensor>> {
+                          auto it = values.find(key);
+                          if (it == values.end()) return std::nullopt;
+                          return it->second;
+                        });
 }
 
 namespace {

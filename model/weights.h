@@ -6,6 +6,7 @@
 #ifndef SWAPSERVE_MODEL_WEIGHTS_H_
 #define SWAPSERVE_MODEL_WEIGHTS_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,12 @@ bool ShapeMatches(const SlotSpec& spec, const TensorShape& shape);
 // expected vs actual dtype/shape.
 absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
     const std::vector<SlotSpec>& slots, const BundleReader& bundle);
+
+// The same from tensors by key (a Keras 3 weights file's datasets); `source`
+// names them in errors and becomes the WeightSet's source.
+absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
+    const std::vector<SlotSpec>& slots, const std::map<std::string, Tensor>& values,
+    const std::string& source);
 
 // INVALID_ARGUMENT naming the first slot holding a NaN or an infinity (float,
 // double and half slots; other dtypes cannot hold them).

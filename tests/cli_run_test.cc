@@ -52,6 +52,13 @@ TEST(CliRunTest, HalfPlusThree) { CheckCase("saved_model_half_plus_three.json");
 TEST(CliRunTest, Sonar) { CheckCase("keras_saved_model_sonar.json"); }
 TEST(CliRunTest, SeedMlpWithCheckpoint) { CheckCase("keras_seed_mlp.json"); }
 TEST(CliRunTest, KerasH5) { CheckCase("keras_h5_bank_churn.json"); }
+TEST(CliRunTest, Keras3Archives) {
+  for (const char* name : {"keras3_heart_functional_k3.10.json", "keras3_heart_sequential_k3.10.json",
+                           "keras3_cifar10_bn_k3.8.json", "keras3_cifar10_names_k3.13.json"}) {
+    SCOPED_TRACE(name);
+    CheckCase(name);
+  }
+}
 
 TEST(CliRunTest, WrongAliasNamesTheSignature) {
   SS_REQUIRE_FIXTURE(dir, "tf_serving/saved_model_half_plus_two_cpu/00000123");

@@ -147,6 +147,29 @@ TEST(CliShowTest, KerasH5SynthesizesServingSignature) {
   EXPECT_EQ(j["variables"]["dense/kernel:0"]["shape"][0], 12);
 }
 
+TEST(CliShowTest, KerasArchiveListsFileVariablesAndExportSignature) {
+  SS_REQUIRE_FIXTURE(path, "keras3/cifar10_names_k3.13.keras");
+  json j = ShowJson(path);
+  EXPECT_EQ(j["format"], "keras");
+  const json& sig = j["signatures"]["serving_default"];
+  EXPECT_FALSE(sig.contains("unavailable")) << sig.dump();
+  EXPECT_EQ(sig["inputs"]["input_layer_16"]["shape"], json::array({-1, 32, 32, 3}));
+  EXPECT_EQ(sig["inputs"]["input_layer_16"]["name"], "serving_default_input_layer_16:0");
+  EXPECT_EQ(sig["outputs"]["output_0"]["shape"], json::array({-1, 10}));
+  // Keys as model.weights.h5 names them, the optimizer's included.
+  EXPECT_EQ(j["variables"]["layers/conv2d/vars/0"]["shape"], json::array({3, 3, 3, 32}));
+  EXPECT_TRUE(j["variables"].contains("optimizer/vars/0")) << j["variables"].dump();
+}
+
+TEST(CliShowTest, KerasWeightsFileListsEveryVariable) {
+  SS_REQUIRE_FIXTURE(expected, "expected/keras3_handsign_weights.json");
+  const json c = json::parse(swapserve::testing::ReadFileOrDie(expected));
+  json j = ShowJson(swapserve::testing::Fixture(c["weights_file"].get<std::string>()));
+  EXPECT_EQ(j["format"], "keras_weights_h5");
+  EXPECT_TRUE(j["signatures"].empty());
+  EXPECT_EQ(j["variables"], c["variables"]);
+}
+
 TEST(CliShowTest, HumanReadableByDefault) {
   SS_REQUIRE_FIXTURE(dir, "tf_serving/saved_model_half_plus_two_cpu/00000123");
   auto r = RunCommand(BuiltProgram("client/swapserve-cli") + " show '" + dir + "'");

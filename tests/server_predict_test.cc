@@ -64,6 +64,10 @@ TEST(ServerPredictTest, HalfPlusTwoTf2) { CheckExpected("saved_model_half_plus_t
 TEST(ServerPredictTest, HalfPlusThree) { CheckExpected("saved_model_half_plus_three.json"); }
 TEST(ServerPredictTest, KerasSonar) { CheckExpected("keras_saved_model_sonar.json"); }
 TEST(ServerPredictTest, KerasH5) { CheckExpected("keras_h5_bank_churn.json"); }
+TEST(ServerPredictTest, Keras3Functional) { CheckExpected("keras3_heart_functional_k3.10.json"); }
+TEST(ServerPredictTest, Keras3Sequential) { CheckExpected("keras3_heart_sequential_k3.10.json"); }
+TEST(ServerPredictTest, Keras3BatchNormCnn) { CheckExpected("keras3_cifar10_bn_k3.8.json"); }
+TEST(ServerPredictTest, Keras3RenamedLayers) { CheckExpected("keras3_cifar10_names_k3.13.json"); }
 
 TEST(ServerPredictTest, SeedMlpWithCheckpointDir) {
   // Serve a checkpoint directory whose pointer names cp-0000, the checkpoint the

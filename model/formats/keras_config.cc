@@ -368,7 +368,7 @@ class ShapeInference {
   std::vector<std::vector<bool>> visiting_;
 };
 
-absl::StatusOr<KerasSignature> Synthesize(const KerasModelConfig& model) {
+absl::StatusOr<KerasSignature> Synthesize(const KerasModelConfig& model, KerasOutputNames names) {
   if (model.input_layers.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "model '", model.name,
@@ -385,7 +385,9 @@ absl::StatusOr<KerasSignature> Synthesize(const KerasModelConfig& model) {
   }
   std::set<std::string> used;
   for (const KerasTensorRef& ref : model.output_layers) {
-    std::string name = ref.layer;
+    std::string name = names == KerasOutputNames::kOutputIndex
+                           ? absl::StrCat("output_", signature.outputs.size())
+                           : ref.layer;
     for (int i = 1; !used.insert(name).second; ++i) {
       name = absl::StrCat(ref.layer, "_", i);
     }
@@ -419,9 +421,9 @@ absl::StatusOr<KerasModelConfig> ParseKerasModelConfig(
 }
 
 absl::StatusOr<KerasSignature> SynthesizeServingSignature(
-    const KerasModelConfig& config) {
+    const KerasModelConfig& config, KerasOutputNames names) {
   try {
-    return Synthesize(config);
+    return Synthesize(config, names);
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat("model_config: malformed JSON value: ", e.what()));

@@ -87,12 +87,19 @@ struct KerasSignature {
   std::vector<KerasTensorSpec> outputs;
 };
 
+// How the exported signature names the model's outputs: tf.keras (Keras 2)
+// SavedModels name each after its layer ("dense_2", a second output of the
+// same layer "dense_2_1"); Keras 3's `model.export()` names them by position
+// ("output_0", "output_1", ...), its inputs after their InputLayers in both.
+enum class KerasOutputNames { kLayerNames, kOutputIndex };
+
 // The serving_default signature Keras exports for the model, with shapes from
 // InferKerasOutputShape. Layers it does not know give outputs of unknown shape;
 // a model without inputs, a reference cycle or a malformed config of a known
 // layer is an error.
 absl::StatusOr<KerasSignature> SynthesizeServingSignature(
-    const KerasModelConfig& config);
+    const KerasModelConfig& config,
+    KerasOutputNames names = KerasOutputNames::kLayerNames);
 
 }  // namespace swapserve
 

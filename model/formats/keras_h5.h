@@ -11,18 +11,10 @@
 // into `name0`, `name1`, ... chunks; all of these are read. `optimizer_weights`
 // and `top_level_model_weights` are not part of `layer_names` and are not read.
 //
-// Bad files are errors, not crashes: truncated files (HDF5 checks the stored
-// end of file on open), missing attributes, groups and datasets, unsupported
-// types, data stored outside the file (external links, external or virtual
-// storage). Nothing larger than the file can back is allocated, every HDF5
-// handle is closed on every path, and HDF5's own error printing is silenced
-// while reading (its messages go into the returned status instead).
-//
-// Limit: libhdf5 1.10 itself can crash or hang on files whose internal
-// structures were deliberately corrupted (bytes flipped in its global heap,
-// which holds the variable-length strings, or in object headers); no check
-// made through its API can prevent that. Read files from untrusted sources in
-// a separate process.
+// Bad files are errors, not crashes (hdf5_reader.h: truncation, external
+// links and storage, sizes bounded by the file, HDF5's own messages in the
+// status), and so are missing attributes, groups and datasets. The limit of
+// libhdf5 1.10 against deliberately corrupted internals is hdf5_reader.h's.
 //
 // Thread safety: the functions are safe to call from many threads; HDF5 calls
 // are serialized behind one process-wide mutex.
@@ -35,6 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "model/formats/hdf5_signature.h"
 #include "model/tensor.h"
 #include "nlohmann/json.hpp"
 
@@ -66,10 +59,6 @@ struct KerasH5File {
 
 // Reads the model config (when present) and every weight of every layer.
 absl::StatusOr<KerasH5File> ReadKerasH5(const std::string& path);
-
-// True when the file starts with the HDF5 signature (at offset 0 or after a
-// user block of 512, 1024, 2048, ... bytes). False for unreadable files.
-bool IsHdf5File(const std::string& path);
 
 }  // namespace swapserve
 

@@ -10,7 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "model/formats/bundle_format.h"
 #include "model/formats/checkpoint_state.h"
-#include "model/formats/keras_h5.h"
+#include "model/formats/hdf5_signature.h"
+#include "model/formats/keras_archive.h"
 #include "model/formats/saved_model.h"
 #include "model/util/file.h"
 #include "model/util/status_macros.h"
@@ -35,6 +36,7 @@ absl::string_view ModelFormatName(ModelFormat format) {
   switch (format) {
     case ModelFormat::kSavedModel: return "saved_model";
     case ModelFormat::kKerasH5: return "keras_h5";
+    case ModelFormat::kKerasArchive: return "keras";
     case ModelFormat::kCheckpoint: return "checkpoint";
   }
   return "unknown";
@@ -64,6 +66,10 @@ absl::StatusOr<ResolvedModelPath> ResolveModelPath(const std::string& raw) {
        IsHdf5File(path))) {
     return ResolvedModelPath{ModelFormat::kKerasH5, path, std::nullopt, {}};
   }
+  if (!IsDirectory(path) && PathExists(path) &&
+      (absl::EndsWith(path, ".keras") || IsZipFile(path))) {
+    return ResolvedModelPath{ModelFormat::kKerasArchive, path, std::nullopt, {}};
+  }
   if (IsDirectory(path)) {
     if (IsSavedModelDir(path)) {
       return ResolvedModelPath{ModelFormat::kSavedModel, path, std::nullopt, {}};
@@ -88,7 +94,7 @@ absl::StatusOr<ResolvedModelPath> ResolveModelPath(const std::string& raw) {
   }
   return absl::NotFoundError(absl::StrCat(
       raw, " is not a model: expected a SavedModel directory, a base path with "
-           "numeric version directories, a Keras .h5 file, a checkpoint prefix "
+           "numeric version directories, a Keras .h5 or .keras file, a checkpoint prefix "
            "(PREFIX.index) or a directory with a `checkpoint` file"));
 }
 

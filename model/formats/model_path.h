@@ -15,14 +15,14 @@
 
 namespace swapserve {
 
-enum class ModelFormat { kSavedModel, kKerasH5, kCheckpoint };
+enum class ModelFormat { kSavedModel, kKerasH5, kKerasArchive, kCheckpoint };
 
-// "saved_model", "keras_h5", "checkpoint".
+// "saved_model", "keras_h5", "keras", "checkpoint".
 absl::string_view ModelFormatName(ModelFormat format);
 
 struct ResolvedModelPath {
   ModelFormat format;
-  // SavedModel directory, .h5 file, or checkpoint prefix.
+  // SavedModel directory, .h5 file, .keras file, or checkpoint prefix.
   std::string path;
   // The version directory chosen under a base path.
   std::optional<int64_t> version;
@@ -39,7 +39,9 @@ struct VersionDir {
 // by version. Names that are not plain non-negative integers are ignored.
 std::vector<VersionDir> ListVersionDirs(const std::string& base);
 
-// Resolves `path` in this order: .h5/HDF5 file; SavedModel directory; base path
+// Resolves `path` in this order: .h5/HDF5 file (by its bytes whatever its
+// name: tf.keras 2 wrote HDF5 to files named .keras); zip archive or .keras
+// file; SavedModel directory; base path
 // (highest version that is a SavedModel); directory with a `checkpoint` file
 // (latest checkpoint, as tf.train.latest_checkpoint); checkpoint prefix
 // (PATH.index exists). NOT_FOUND naming what was looked for otherwise.

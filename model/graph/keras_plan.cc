@@ -67,8 +67,9 @@ std::vector<int64_t> Pair(const json& config, const char* key, int64_t fallback)
 
 class KerasBuilder {
  public:
-  KerasBuilder(const KerasModelConfig& config, const KerasH5File& file)
-      : config_(config), file_(file) {}
+  KerasBuilder(const KerasModelConfig& config, const KerasWeightSource& source,
+               KerasOutputNames names)
+      : config_(config), source_(source), names_(names) {}
   absl::StatusOr<KerasPlan> Build();
 
  private:
@@ -93,12 +94,12 @@ class KerasBuilder {
   absl::StatusOr<int> BatchNorm(const KerasLayerConfig& layer, int x, const KerasShape& shape);
 
   const KerasModelConfig& config_;
-  const KerasH5File& file_;
+  const KerasWeightSource& source_;
+  const KerasOutputNames names_;
   std::vector<Plan::Value> values_;
   std::vector<Plan::Step> steps_;
   std::vector<SlotSpec> slots_;
   std::vector<Tensor> slot_values_;
-  std::map<std::string, int> layer_with_weights_;  // layer name -> N
   std::map<int, DataType> dtype_of_;  // value -> dtype, for request inputs
   int next_node_ = 0;
 };
@@ -129,24 +130,21 @@ absl::StatusOr<int> KerasBuilder::Op(const std::string& op, const std::vector<in
 }
 
 absl::StatusOr<int> KerasBuilder::Weight(const KerasLayerConfig& layer, const std::string& attr) {
-  const KerasH5Layer* h5 = file_.FindLayer(layer.name);
-  if (h5 == nullptr) return Error(layer, "the file has no weights for this layer");
-  for (const KerasH5Weight& w : h5->weights) {
-    std::string base = w.name.substr(w.name.rfind('/') + 1);
-    if (const size_t colon = base.find(':'); colon != std::string::npos) base.resize(colon);
-    if (base != attr) continue;
-    SlotSpec spec;
-    spec.variable = absl::StrCat(layer.name, "/", attr);
-    spec.checkpoint_key = absl::StrCat("layer_with_weights-", layer_with_weights_[layer.name],
-                                       "/", attr, "/.ATTRIBUTES/VARIABLE_VALUE");
-    spec.dtype = w.value.dtype();
-    spec.shape = w.value.shape().dims();
-    spec.shape_known = true;
-    slots_.push_back(spec);
-    slot_values_.push_back(w.value);
-    return NewValue({Plan::Value::kSlot, static_cast<int>(slots_.size()) - 1, Tensor()});
+  const size_t index = static_cast<size_t>(&layer - config_.layers.data());
+  absl::StatusOr<KerasWeight> weight = source_.Find(config_, index, attr);
+  if (!weight.ok()) {
+    return absl::Status(weight.status().code(),
+                        absl::StrCat(weight.status().message(), " (signature 'serving_default')"));
   }
-  return Error(layer, absl::StrCat("the file has no '", attr, "' weight for this layer"));
+  SlotSpec spec;
+  spec.variable = absl::StrCat(layer.name, "/", attr);
+  spec.checkpoint_key = std::move(weight->key);
+  spec.dtype = weight->value.dtype();
+  spec.shape = weight->value.shape().dims();
+  spec.shape_known = true;
+  slots_.push_back(spec);
+  slot_values_.push_back(std::move(weight->value));
+  return NewValue({Plan::Value::kSlot, static_cast<int>(slots_.size()) - 1, Tensor()});
 }
 
 absl::StatusOr<int> KerasBuilder::Activation(const KerasLayerConfig& layer,
@@ -167,7 +165,7 @@ absl::StatusOr<int> KerasBuilder::Activation(const KerasLayerConfig& layer,
     return Op("Mul", {x, s});
   }
   if (name == "hard_sigmoid") {  // Keras 2: clip(0.2 x + 0.5, 0, 1); Keras 3: x / 6
-    const bool keras3 = absl::StartsWith(file_.keras_version, "3.");
+    const bool keras3 = absl::StartsWith(source_.keras_version(), "3.");
     ASSIGN_OR_RETURN(int a, Op("Mul", {x, scalar(keras3 ? 1.0f / 6.0f : 0.2f)}));
     ASSIGN_OR_RETURN(int b, Op("AddV2", {a, scalar(0.5f)}));
     ASSIGN_OR_RETURN(int c, Op("Maximum", {b, scalar(0.0f)}));
@@ -368,16 +366,7 @@ absl::StatusOr<int> KerasBuilder::Layer(const KerasLayerConfig& layer,
 }
 
 absl::StatusOr<KerasPlan> KerasBuilder::Build() {
-  ASSIGN_OR_RETURN(KerasSignature signature, SynthesizeServingSignature(config_));
-  // Keras numbers layer_with_weights-N over model.layers in order, counting the
-  // layers that own weights.
-  for (const KerasLayerConfig& layer : config_.layers) {
-    const KerasH5Layer* h5 = file_.FindLayer(layer.name);
-    if (h5 != nullptr && !h5->weights.empty()) {
-      const int n = static_cast<int>(layer_with_weights_.size());
-      layer_with_weights_[layer.name] = n;
-    }
-  }
+  ASSIGN_OR_RETURN(KerasSignature signature, SynthesizeServingSignature(config_, names_));
   std::map<std::tuple<std::string, int, int>, int> value_of;
   std::map<std::tuple<std::string, int, int>, KerasShape> shape_of;
   std::vector<PlanTensor> inputs, outputs;
@@ -432,7 +421,7 @@ absl::StatusOr<KerasPlan> KerasBuilder::Build() {
   }
   KerasPlan result;
   result.slots = slots_;
-  result.weights = std::make_shared<const WeightSet>(std::move(slot_values_), file_.path);
+  result.weights = std::make_shared<const WeightSet>(std::move(slot_values_), source_.path());
   result.plan = std::make_unique<Plan>("serving_default", "tensorflow/serving/predict",
                                        std::move(inputs), std::move(outputs),
                                        std::move(values_), std::move(steps_));
@@ -442,15 +431,21 @@ absl::StatusOr<KerasPlan> KerasBuilder::Build() {
 }  // namespace
 
 absl::StatusOr<KerasPlan> BuildKerasPlan(const KerasModelConfig& config,
-                                         const KerasH5File& file) {
+                                         const KerasWeightSource& source,
+                                         KerasOutputNames names) {
   // Layer configs come from the file: a value of the wrong JSON type makes
   // nlohmann throw, which must become an error, never escape.
   try {
-    return KerasBuilder(config, file).Build();
+    return KerasBuilder(config, source, names).Build();
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat(file.path, ": malformed layer config: ", e.what()));
+        absl::StrCat(source.path(), ": malformed layer config: ", e.what()));
   }
+}
+
+absl::StatusOr<KerasPlan> BuildKerasPlan(const KerasModelConfig& config,
+                                         const KerasH5File& file) {
+  return BuildKerasPlan(config, *LegacyH5WeightSource(config, file), KerasOutputNames::kLayerNames);
 }
 
 }  // namespace swapserve

@@ -1,10 +1,10 @@
-// Building the serving_default Plan of a Keras model straight from its model_config
-// (no TF graph exists for an .h5 file), with the weights from the file. Each layer
-// becomes a few kernel steps (Dense with a bias → _FusedMatMul, relu fused into it,
-// other activations after). Slots are named
-// by the keys a Keras ModelCheckpoint of the same model writes
-// ("layer_with_weights-N/kernel/.ATTRIBUTES/VARIABLE_VALUE"), so a training run's
-// checkpoints can replace the .h5 weights.
+// Building the serving_default Plan of a Keras model straight from its model config
+// (no TF graph exists for an .h5 or .keras file), with the weights from the file.
+// Each layer becomes a few kernel steps (Dense with a bias → _FusedMatMul, relu
+// fused into it, other activations after). Slots are keyed as the model's
+// checkpoints name them (keras_weight_source.h: `layer_with_weights-N/...` for
+// legacy .h5 files, `layers/dense/vars/0` for Keras 3), so a training run's
+// checkpoints can replace the file's weights.
 //
 // A layer, activation or configuration value the engine does not support is an
 // error naming it and the layer. Stateless function.
@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "model/formats/keras_config.h"
 #include "model/formats/keras_h5.h"
+#include "model/graph/keras_weight_source.h"
 #include "model/graph/plan.h"
 #include "model/weights.h"
 
@@ -25,9 +26,14 @@ namespace swapserve {
 struct KerasPlan {
   std::unique_ptr<Plan> plan;
   std::vector<SlotSpec> slots;
-  std::shared_ptr<const WeightSet> weights;  // from the .h5 file
+  std::shared_ptr<const WeightSet> weights;  // from the source
 };
 
+absl::StatusOr<KerasPlan> BuildKerasPlan(const KerasModelConfig& config,
+                                         const KerasWeightSource& source,
+                                         KerasOutputNames names);
+
+// A legacy .h5 file's model: its weights, outputs named after their layers.
 absl::StatusOr<KerasPlan> BuildKerasPlan(const KerasModelConfig& config,
                                          const KerasH5File& file);
 
