@@ -3,8 +3,10 @@
 #include <cmath>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "model/formats/object_graph.h"
 #include "model/util/status_macros.h"
 
 namespace swapserve {
@@ -21,23 +23,25 @@ bool ShapeMatches(const SlotSpec& spec, const TensorShape& shape) {
 namespace {
 
 // Takes each slot's tensor from `read` (key -> tensor, null when absent),
-// checking dtype and shape; `source` names where they came from in errors.
+// under `keys[i]` for slot i, checking dtype and shape; `source` names where
+// they came from in errors.
 template <typename ReadFn>
 absl::StatusOr<std::shared_ptr<const WeightSet>> CollectWeights(const std::vector<SlotSpec>& slots,
+                                                                const std::vector<std::string>& keys,
                                                                 const std::string& source,
                                                                 ReadFn read) {
   std::vector<Tensor> tensors;
   tensors.reserve(slots.size());
-  for (const SlotSpec& spec : slots) {
-    ASSIGN_OR_RETURN(std::optional<Tensor> t, read(spec.checkpoint_key));
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const SlotSpec& spec = slots[i];
+    ASSIGN_OR_RETURN(std::optional<Tensor> t, read(keys[i]));
     if (!t) {
-      return absl::NotFoundError(absl::StrCat("checkpoint ", source, " has no key '",
-                                              spec.checkpoint_key, "' (variable ", spec.variable,
-                                              ")"));
+      return absl::NotFoundError(absl::StrCat("checkpoint ", source, " has no key '", keys[i],
+                                              "' (variable ", spec.variable, ")"));
     }
     if (t->dtype() != spec.dtype || !ShapeMatches(spec, t->shape())) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "checkpoint ", source, " key '", spec.checkpoint_key, "' is ", t->DebugString(),
+          "checkpoint ", source, " key '", keys[i], "' is ", t->DebugString(),
           " but variable ", spec.variable, " is ", DataTypeName(spec.dtype), "[",
           absl::StrJoin(spec.shape, ","), "]"));
     }
@@ -46,11 +50,40 @@ absl::StatusOr<std::shared_ptr<const WeightSet>> CollectWeights(const std::vecto
   return std::make_shared<const WeightSet>(std::move(tensors), source);
 }
 
+std::vector<std::string> SlotKeys(const std::vector<SlotSpec>& slots) {
+  std::vector<std::string> keys;
+  for (const SlotSpec& spec : slots) keys.push_back(spec.checkpoint_key);
+  return keys;
+}
+
+// The bundle keys of the slots: their own when the bundle has them all,
+// else where the bundle's object graph holds the model (a CheckpointManager
+// checkpoint with the model under an attribute).
+absl::StatusOr<std::vector<std::string>> BundleKeys(const std::vector<SlotSpec>& slots,
+                                                    const BundleReader& bundle) {
+  std::vector<std::string> keys = SlotKeys(slots);
+  bool object_keys = true, all_present = true;
+  for (const std::string& key : keys) {
+    all_present = all_present && bundle.Find(key) != nullptr;
+    object_keys = object_keys && absl::StrContains(key, "/.ATTRIBUTES/");
+  }
+  if (all_present || !object_keys) return keys;
+  absl::StatusOr<tensorflow::TrackableObjectGraph> graph = ReadObjectGraph(bundle);
+  if (!graph.ok()) return keys;  // name-based: report the missing key
+  absl::StatusOr<RerootedKeys> rerooted = RerootCheckpointKeys(*graph, keys);
+  if (!rerooted.ok()) {
+    return absl::Status(rerooted.status().code(), absl::StrCat("checkpoint ", bundle.prefix(),
+                                                               ": ", rerooted.status().message()));
+  }
+  return std::move(rerooted->keys);
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
     const std::vector<SlotSpec>& slots, const BundleReader& bundle) {
-  return CollectWeights(slots, bundle.prefix(),
+  ASSIGN_OR_RETURN(std::vector<std::string> keys, BundleKeys(slots, bundle));
+  return CollectWeights(slots, keys, bundle.prefix(),
                         [&](const std::string& key) -> absl::StatusOr<std::optional<Tensor>> {
                           const BundleEntry* entry = bundle.Find(key);
                           if (entry == nullptr) return std::nullopt;
@@ -62,7 +95,7 @@ absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
 absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
     const std::vector<SlotSpec>& slots, const std::map<std::string, Tensor>& values,
     const std::string& source) {
-  return CollectWeights(slots, source,
+  return CollectWeights(slots, SlotKeys(slots), source,
                         [&](const std::string& key) -> absl::StatusOr<std::optional<Tensor>> {
                           auto it = values.find(key);
                           if (it == values.end()) return std::nullopt;

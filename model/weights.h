@@ -46,7 +46,9 @@ class WeightSet {
 bool ShapeMatches(const SlotSpec& spec, const TensorShape& shape);
 
 // Reads every slot from the bundle, checking presence, dtype, shape and CRC. Keys
-// the slots do not name are ignored. Errors name the key, the variable and the
+// the slots do not name are ignored. A bundle without the slots' keys whose
+// object graph holds the model under another object (CheckpointManager's
+// `net/...`) is read from there (object_graph.h's RerootCheckpointKeys). Errors name the key, the variable and the
 // expected vs actual dtype/shape.
 absl::StatusOr<std::shared_ptr<const WeightSet>> LoadWeights(
     const std::vector<SlotSpec>& slots, const BundleReader& bundle);

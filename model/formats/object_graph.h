@@ -32,6 +32,28 @@ struct TrackedTensor {
 std::vector<TrackedTensor> ListTrackedTensors(
     const tensorflow::TrackableObjectGraph& graph);
 
+// Where a model's variables sit in a checkpoint written with the model under
+// another object: `tf.train.CheckpointManager(tf.train.Checkpoint(step=...,
+// net=model))` saves the model's `layer_with_weights-0/kernel` as
+// `net/layer_with_weights-0/kernel`. As TF's own object-based restore, this
+// matches objects, not key strings: `model_keys` (the keys the model's own
+// restore path reads, "<object path>/.ATTRIBUTES/<attribute>") are looked up
+// by walking each object path's child names down from a candidate node, and
+// the node under which every one of them exists is the model. The root is
+// preferred; otherwise exactly one node must fit (two — a DQN's `net` and
+// `target_net` — is an error naming both). Objects outside the model (`step`,
+// `save_counter`, optimizers) are ignored.
+struct RerootedKeys {
+  std::string root_path;              // "net"; "" for the root itself
+  std::vector<std::string> keys;      // the checkpoint key of each model key
+};
+
+// INVALID_ARGUMENT when no node holds the model, naming the node that holds
+// most of it and the first model object missing under it; or when a model key
+// is not of the object form.
+absl::StatusOr<RerootedKeys> RerootCheckpointKeys(const tensorflow::TrackableObjectGraph& graph,
+                                                  const std::vector<std::string>& model_keys);
+
 }  // namespace swapserve
 
 #endif  // SWAPSERVE_MODEL_FORMATS_OBJECT_GRAPH_H_
