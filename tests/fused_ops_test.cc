@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/kernel_test_util.h"
 
@@ -244,19 +245,29 @@ TEST(FusedMatMulTest, EpilogueOverManyRowsMatchesAReferenceLoop) {
 
 TEST(GemmThreadsTest, ConcurrentCallsAgreeWithOneThread) {
   // Kernels run concurrently for concurrent requests; OpenBLAS's buffer pool is
-  // shared by all of them.
-  const Tensor a = Noise({64, 300}, 3), b = Noise({300, 200}, 4), bias = Noise({200}, 5);
-  const tensorflow::NodeDef node = FusedMatMul({"BiasAdd", "Relu"});
-  const std::vector<float> want = RunFloats(node, {a, b, bias});
-  std::vector<int> mismatches(4, 0);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < 50; ++i) mismatches[t] += RunFloats(node, {a, b, bias}) != want;
-    });
+  // shared by all of them. Small products are where calls overlap most (their
+  // time is mostly taking and packing buffers): Debian's serial OpenBLAS gave
+  // wrong values here for thousands of them, its pthread flavour for none.
+  struct Case {
+    int64_t m, k, n;
+    int calls;
+  };
+  for (const Case& c : {Case{64, 300, 200, 50}, Case{5, 11, 64, 20000}, Case{5, 64, 32, 20000},
+                        Case{1, 64, 32, 20000}}) {
+    SCOPED_TRACE(absl::StrCat(c.m, "x", c.k, "x", c.n));
+    const Tensor a = Noise({c.m, c.k}, 3), b = Noise({c.k, c.n}, 4), bias = Noise({c.n}, 5);
+    const tensorflow::NodeDef node = FusedMatMul({"BiasAdd", "Relu"});
+    const std::vector<float> want = RunFloats(node, {a, b, bias});
+    std::vector<int> mismatches(4, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < c.calls; ++i) mismatches[t] += RunFloats(node, {a, b, bias}) != want;
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
   }
-  for (std::thread& t : threads) t.join();
-  for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
 }
 
 }  // namespace

@@ -39,6 +39,12 @@ void EigenGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a
 
 void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
            int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  // Each call on its caller's thread (see gemm.h); set once, before the first.
+  static const bool single_threaded = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)single_threaded;
   if (m == 0 || n == 0) return;
   if (k == 0) {  // an empty sum; BLAS may leave C untouched
     if (!accumulate) {

@@ -7,11 +7,17 @@
 // AVX-512 machine), while OpenBLAS built with DYNAMIC_ARCH — Debian's build —
 // picks its kernels for the CPU it finds at run time. It is what numpy and
 // PyTorch's CPU build link against: boring, proven, and the binary still runs on
-// any x86-64-v3. We link Debian's *serial* flavour (libopenblas-serial-dev): one
-// request runs on one thread, concurrency comes from concurrent requests, and the
-// serial build never spawns threads that would oversubscribe the cores. Its
-// buffer pool is locked (blas_memory_alloc takes a spinlock), so concurrent calls
-// from request threads are safe; gemm_test runs GEMMs from several threads.
+// any x86-64-v3. One request runs on one thread; concurrency comes from
+// concurrent requests, so OpenBLAS is told to use one thread per call
+// (openblas_set_num_threads(1) before the first). We link Debian's *pthread*
+// flavour (libopenblas-pthread-dev), not its serial one: the serial build
+// (USE_THREAD=0 without USE_LOCKING) shares its packing buffers between calls
+// without a lock, and concurrent sgemm calls from request threads returned
+// wrong values (34,827 of 400,000 small GEMMs from 4 threads; 1 in ~30,000
+// daemon answers for a Dense model under 3 clients). The pthread build locks
+// its buffer pool; gemm_test runs GEMMs from several threads against the
+// single-threaded answers. (The container's own build, deploy/build-openblas.sh,
+// is serial with USE_LOCKING=1, OpenBLAS's switch for exactly this.)
 //
 // Thread safety: every function here is reentrant.
 #ifndef SWAPSERVE_MODEL_OPS_GEMM_H_
