@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/formats/bundle_format.h"
+#include "model/formats/checkpoint_dir.h"
 #include "model/formats/checkpoint_state.h"
 #include "model/formats/model_path.h"
 #include "model/formats/saved_model.h"
@@ -67,8 +68,10 @@ absl::Status BuildPlans(const SavedModelInfo& info, LoadedModel* model) {
 }
 
 // Reads the model's slots from the checkpoint at `checkpoint` (resolved).
-absl::Status LoadWeightsFrom(const std::string& checkpoint, LoadedModel* model) {
-  ASSIGN_OR_RETURN(model->weights, ReadCheckpointWeights(model->slots, checkpoint));
+absl::Status LoadWeightsFrom(const std::string& checkpoint, const LoadOptions& options,
+                             LoadedModel* model) {
+  ASSIGN_OR_RETURN(model->weights,
+                   ReadCheckpointWeights(model->slots, checkpoint, options.keras_reader));
   return absl::OkStatus();
 }
 
@@ -94,13 +97,13 @@ absl::Status LoadModelWeights(const SavedModelInfo& info, const LoadOptions& opt
         info.dir, " has no variables/ data for its ", model->slots.size(),
         " variables; pass a checkpoint"));
   }
-  return LoadWeightsFrom(prefix, model);
+  return LoadWeightsFrom(prefix, options, model);
 }
 
 }  // namespace
 
 absl::StatusOr<std::string> ResolveCheckpointArgument(const std::string& checkpoint) {
-  if (IsDirectory(checkpoint)) return LatestCheckpoint(checkpoint);
+  if (IsDirectory(checkpoint)) return LatestCheckpointInDir(checkpoint);
   if (PathExists(BundleIndexFilename(checkpoint))) return checkpoint;
   if (PathExists(checkpoint) && (IsHdf5File(checkpoint) || IsZipFile(checkpoint))) {
     return checkpoint;
@@ -110,23 +113,31 @@ absl::StatusOr<std::string> ResolveCheckpointArgument(const std::string& checkpo
       " is neither a prefix with a .index, a Keras .weights.h5 or .keras file, nor a directory"));
 }
 
-absl::StatusOr<std::shared_ptr<const WeightSet>> ReadCheckpointWeights(
-    const std::vector<SlotSpec>& slots, const std::string& checkpoint) {
-  std::set<std::string> keys;
-  for (const SlotSpec& slot : slots) keys.insert(slot.checkpoint_key);
-  auto wanted = [&keys](const std::string& key) { return keys.contains(key); };
-  if (!PathExists(BundleIndexFilename(checkpoint)) && IsHdf5File(checkpoint)) {
-    ASSIGN_OR_RETURN(KerasWeightsFile file, ReadKerasWeightsH5(checkpoint, wanted));
-    return LoadWeights(slots, file.values, checkpoint);
-  }
-  if (!PathExists(BundleIndexFilename(checkpoint)) && IsZipFile(checkpoint)) {
-    ASSIGN_OR_RETURN(KerasArchive archive, ReadKerasArchive(checkpoint, /*with_weights=*/true));
+absl::StatusOr<std::map<std::string, Tensor>> ReadKerasLayerWeights(const std::string& path) {
+  if (IsZipFile(path)) {
+    ASSIGN_OR_RETURN(KerasArchive archive, ReadKerasArchive(path, /*with_weights=*/true));
     ASSIGN_OR_RETURN(KerasWeightsFile file,
-                     ReadKerasWeightsH5Image(archive.weights_name, archive.weights_image, wanted));
-    return LoadWeights(slots, file.values, checkpoint);
+                     ReadKerasWeightsH5Image(archive.weights_name, archive.weights_image,
+                                             IsKerasLayerVariable));
+    return std::move(file.values);
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> reader, BundleReader::Open(checkpoint));
-  return LoadWeights(slots, *reader);
+  ASSIGN_OR_RETURN(KerasWeightsFile file, ReadKerasWeightsH5(path, IsKerasLayerVariable));
+  return std::move(file.values);
+}
+
+absl::StatusOr<std::shared_ptr<const WeightSet>> ReadCheckpointWeights(
+    const std::vector<SlotSpec>& slots, const std::string& checkpoint,
+    const KerasWeightsReader& reader) {
+  const bool bundle = PathExists(BundleIndexFilename(checkpoint));
+  if (!bundle && (IsKerasCheckpointName(checkpoint) || IsHdf5File(checkpoint) ||
+                  IsZipFile(checkpoint))) {
+    const bool archive = IsZipFile(checkpoint) || absl::EndsWith(checkpoint, ".keras");
+    if (!archive) RETURN_IF_ERROR(CheckHdf5Complete(checkpoint));
+    ASSIGN_OR_RETURN(auto values, reader ? reader(checkpoint) : ReadKerasLayerWeights(checkpoint));
+    return LoadWeights(slots, values, checkpoint);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> bundle_reader, BundleReader::Open(checkpoint));
+  return LoadWeights(slots, *bundle_reader);
 }
 
 absl::StatusOr<const Plan*> LoadedModel::FindPlan(const std::string& signature) const {
@@ -175,7 +186,7 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> FinishKerasModel(const std::string&
   model->plans["serving_default"] = std::move(keras.plan);
   if (options != nullptr && !options->checkpoint.empty()) {
     ASSIGN_OR_RETURN(std::string prefix, ResolveCheckpointArgument(options->checkpoint));
-    RETURN_IF_ERROR(LoadWeightsFrom(prefix, model.get()));
+    RETURN_IF_ERROR(LoadWeightsFrom(prefix, *options, model.get()));
   }
   return model;
 }
@@ -205,7 +216,8 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasArchive(const std::string&
                                            IsKerasLayerVariable));
   std::string().swap(archive.weights_image);
   ASSIGN_OR_RETURN(KerasPlan keras,
-                   BuildKerasPlan(*config, *Keras3WeightSource(weights, archive.keras_version),
+                   BuildKerasPlan(*config,
+                                  *Keras3WeightSource(weights, archive.keras_version, path),
                                   KerasOutputNames::kOutputIndex));
   return FinishKerasModel(path, std::move(keras), options);
 }

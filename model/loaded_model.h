@@ -9,6 +9,7 @@
 #ifndef SWAPSERVE_MODEL_LOADED_MODEL_H_
 #define SWAPSERVE_MODEL_LOADED_MODEL_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,10 +22,18 @@
 
 namespace swapserve {
 
+// Reads the layer variables of a Keras 3 weights file — a `.weights.h5`, or a
+// `.keras` archive's — into tensors by key. Null: read in this process; the
+// daemon passes one that parses in a child process (server/isolated_reader.h),
+// since libhdf5 can crash on a corrupt file.
+using KerasWeightsReader =
+    std::function<absl::StatusOr<std::map<std::string, Tensor>>(const std::string& path)>;
+
 struct LoadOptions {
   // A checkpoint (ResolveCheckpointArgument's forms) whose weights replace the
   // model's own. Empty: the model's own variables.
   std::string checkpoint;
+  KerasWeightsReader keras_reader;
 };
 
 struct LoadedModel {
@@ -50,16 +59,19 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& path,
 // can run, and why the others cannot. Used by `show`.
 absl::StatusOr<std::unique_ptr<LoadedModel>> AnalyzeModel(const std::string& path);
 
-// Resolves a --checkpoint argument: a bundle prefix, a directory with a
-// `checkpoint` pointer file (its latest), or a Keras 3 `.weights.h5` or
-// `.keras` file.
+// Resolves a --checkpoint argument: a bundle prefix, a Keras 3 `.weights.h5`
+// or `.keras` file, or a directory (its latest: checkpoint_dir.h).
 absl::StatusOr<std::string> ResolveCheckpointArgument(const std::string& checkpoint);
 
 // Reads `slots` from a resolved checkpoint: a tensor bundle, a `.weights.h5`
-// file or a `.keras` archive's weights (only the slots' keys are read),
-// checking each key's presence, dtype and shape.
+// file (refused while incomplete: CheckHdf5Complete) or a `.keras` archive's
+// weights, checking each key's presence, dtype and shape.
 absl::StatusOr<std::shared_ptr<const WeightSet>> ReadCheckpointWeights(
-    const std::vector<SlotSpec>& slots, const std::string& checkpoint);
+    const std::vector<SlotSpec>& slots, const std::string& checkpoint,
+    const KerasWeightsReader& reader = nullptr);
+
+// The in-process KerasWeightsReader.
+absl::StatusOr<std::map<std::string, Tensor>> ReadKerasLayerWeights(const std::string& path);
 
 }  // namespace swapserve
 

@@ -16,7 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
-#include "model/formats/bundle_reader.h"
+#include "model/formats/checkpoint_dir.h"
 #include "model/formats/checkpoint_state.h"
 #include "model/util/file.h"
 
@@ -69,16 +69,7 @@ absl::Duration RetryBackoff(int failures, const FollowerOptions& options) {
   return std::min(options.max_backoff, options.min_backoff * (int64_t{1} << doublings));
 }
 
-int64_t StepFromPrefix(const std::string& prefix) {
-  const std::string name = BaseName(prefix);
-  size_t end = name.size();
-  while (end > 0 && !std::isdigit(static_cast<unsigned char>(name[end - 1]))) --end;
-  size_t begin = end;
-  while (begin > 0 && std::isdigit(static_cast<unsigned char>(name[begin - 1]))) --begin;
-  int64_t step = -1;
-  if (begin == end || !absl::SimpleAtoi(name.substr(begin, end - begin), &step)) return -1;
-  return step;
-}
+int64_t StepFromPrefix(const std::string& prefix) { return CheckpointStep(prefix); }
 
 std::vector<CheckpointOnDisk> ListCheckpointsOnDisk(const std::string& dir) {
   std::set<std::string> names;
@@ -101,11 +92,22 @@ std::vector<CheckpointOnDisk> ListCheckpointsOnDisk(const std::string& dir) {
     c.set_has_index(true);
     c.set_has_data(HasAllShards(base, names));
     c.set_in_pointer(listed.count(c.prefix()) != 0);
+    c.set_format("bundle");
     out.push_back(c);
   }
   std::sort(out.begin(), out.end(), [](const CheckpointOnDisk& a, const CheckpointOnDisk& b) {
     return std::make_pair(a.step(), a.prefix()) < std::make_pair(b.step(), b.prefix());
   });
+  for (const KerasCheckpointFile& f : ListKerasCheckpoints(dir)) {
+    CheckpointOnDisk c;
+    c.set_prefix(f.path);
+    c.set_step(f.step);
+    c.set_has_data(true);
+    c.set_format(absl::EndsWith(f.path, ".keras") ? "keras" : "weights_h5");
+    c.set_mtime_ms(f.mtime_ns / 1000000);
+    c.set_size(f.size);
+    out.push_back(std::move(c));
+  }
   return out;
 }
 
@@ -147,7 +149,8 @@ CheckpointFollower::Identity CheckpointFollower::IdentityOf(const std::string& p
   Identity id;
   id.prefix = prefix;
   struct stat st;
-  if (stat((prefix + ".index").c_str(), &st) == 0) {
+  const std::string index = prefix + ".index";
+  if (stat(PathExists(index) ? index.c_str() : prefix.c_str(), &st) == 0) {
     id.dev = st.st_dev;
     id.ino = st.st_ino;
     id.size = st.st_size;
@@ -214,6 +217,10 @@ void CheckpointFollower::Run() {
         wait = std::min(wait, std::max(absl::ZeroDuration(), retry_at_ - absl::Now()));
       }
     }
+    {
+      absl::MutexLock lock(&mu_);
+      if (settle_at_ > absl::Now()) wait = std::min(wait, settle_at_ - absl::Now());
+    }
     changed = WaitForChange(wait);
   }
 }
@@ -225,7 +232,7 @@ void CheckpointFollower::Step(bool changed) {
     absl::MutexLock lock(&mu_);
     if (pinned_ || stopping_) return;
   }
-  absl::StatusOr<std::string> latest = LatestCheckpoint(dir_);
+  absl::StatusOr<std::string> latest = LatestCheckpointInDir(dir_);
   if (latest.ok()) target = IdentityOf(*latest);
   {
     absl::MutexLock lock(&mu_);
@@ -238,6 +245,16 @@ void CheckpointFollower::Step(bool changed) {
     const bool same_failure =
         target == failed_ && (latest.ok() || failed_reason_ == latest.status().message());
     if (same_failure && !changed && absl::Now() < retry_at_) return;
+    // A Keras file written in place is taken once it has not changed for
+    // `settle` (h5py writes it in pieces; CheckHdf5Complete then confirms).
+    settle_at_ = absl::InfinitePast();
+    if (latest.ok() && !PathExists(target.prefix + ".index")) {
+      const absl::Time modified = absl::FromUnixNanos(target.mtime_ns);
+      if (absl::Now() < modified + options_.settle) {
+        settle_at_ = modified + options_.settle;
+        return;
+      }
+    }
   }
   if (!latest.ok()) {
     // Before the first checkpoint (the model's own weights serve, no pointer
@@ -246,7 +263,8 @@ void CheckpointFollower::Step(bool changed) {
     {
       absl::MutexLock lock(&mu_);
       waiting = serving_.prefix.empty() &&
-                !PathExists(dir_ + "/" + std::string(kCheckpointStateFilename));
+                !PathExists(dir_ + "/" + std::string(kCheckpointStateFilename)) &&
+                ListKerasCheckpoints(dir_).empty();
     }
     if (!waiting) Reject("", latest.status(), absl::ZeroDuration());
     return;
@@ -271,10 +289,9 @@ void CheckpointFollower::Step(bool changed) {
 
 absl::StatusOr<std::shared_ptr<const WeightSet>> CheckpointFollower::LoadAndValidate(
     const std::string& prefix) const {
-  absl::StatusOr<std::unique_ptr<BundleReader>> reader = BundleReader::Open(prefix);
-  if (!reader.ok()) return reader.status();
   const LoadedModel& model = servable_->model();
-  absl::StatusOr<std::shared_ptr<const WeightSet>> weights = LoadWeights(model.slots, **reader);
+  absl::StatusOr<std::shared_ptr<const WeightSet>> weights =
+      ReadCheckpointWeights(model.slots, prefix, options_.read_keras_weights);
   if (!weights.ok()) return weights.status();
   if (options_.reject_nonfinite) {
     if (absl::Status s = CheckAllFinite(model.slots, **weights); !s.ok()) return s;
@@ -346,9 +363,13 @@ CheckpointEvent CheckpointFollower::Event(CheckpointEvent::Kind kind,
 absl::StatusOr<std::string> CheckpointFollower::ResolvePinTarget(const std::string& prefix) const {
   for (const std::string& candidate : {prefix, dir_ + "/" + prefix}) {
     if (PathExists(candidate + ".index")) return candidate;
+    if (IsKerasCheckpointName(candidate) && PathExists(candidate) && !IsDirectory(candidate)) {
+      return candidate;
+    }
   }
   return absl::NotFoundError(absl::StrCat("no checkpoint ", prefix, " (looked for ", prefix,
-                                          ".index and ", dir_, "/", prefix, ".index)"));
+                                          ".index, ", dir_, "/", prefix,
+                                          ".index and a Keras file of that name)"));
 }
 
 absl::Status CheckpointFollower::Pin(const std::string& prefix) {
@@ -429,7 +450,7 @@ ServingState CheckpointFollower::State() const {
       s.set_retry_backoff_ms(absl::ToDoubleMilliseconds(RetryBackoff(failures_, options_)));
     }
   }
-  if (absl::StatusOr<std::string> latest = LatestCheckpoint(dir_); latest.ok()) {
+  if (absl::StatusOr<std::string> latest = LatestCheckpointInDir(dir_); latest.ok()) {
     s.set_pointer_target(*latest);
   }
   return s;

@@ -2,11 +2,15 @@
 // a directory that a trainer writes into. It watches the directory (inotify:
 // renames into it, close-after-write, the directory itself deleted or replaced)
 // and also polls every `poll`, since network and overlay volumes often deliver
-// no events. When the `checkpoint` pointer names a checkpoint other than the one
-// serving (or the same prefix rewritten), it reads the bundle on its own thread,
-// validates it completely (every slot present with its dtype and shape, offsets
-// inside the data file, every CRC32C, optionally no NaN/Inf), warms it up, and
-// swaps it in with one atomic pointer store (Servable::Swap).
+// no events. When the directory's latest checkpoint (checkpoint_dir.h: the
+// `checkpoint` pointer's, or without one the newest Keras 3 `*.weights.h5` /
+// `*.keras` file) is another than the one serving (or the same rewritten), it
+// reads it on its own thread, validates it completely (every slot present with
+// its dtype and shape; for bundles offsets inside the data file and every
+// CRC32C; for Keras files a settled modification time and HDF5's recorded end
+// of file equal to the size, parsed through `read_keras_weights`; optionally no
+// NaN/Inf), warms it up, and swaps it in with one atomic pointer store
+// (Servable::Swap).
 //
 // On any failure the old weights keep serving; the rejection is logged and
 // recorded (EventLog, LastRejection) once per checkpoint and reason, and the load
@@ -30,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "model/loaded_model.h"
 #include "model/servable.h"
 #include "server/event_log.h"
 #include "swapserve/admin/v1/admin.pb.h"
@@ -38,6 +43,12 @@ namespace swapserve::server {
 
 struct FollowerOptions {
   absl::Duration poll = absl::Seconds(2);
+  // A Keras 3 file (`*.weights.h5`, `*.keras`) is taken only once its
+  // modification time is this old (h5py writes in place, in pieces).
+  absl::Duration settle = absl::Seconds(1);
+  // Parses Keras 3 files; null: in this process (the daemon sets the child
+  // process reader of isolated_reader.h).
+  KerasWeightsReader read_keras_weights;
   bool reject_nonfinite = true;
   bool use_inotify = true;  // false: polling only (as on volumes without events)
   absl::Duration min_backoff = absl::Milliseconds(100);
@@ -48,11 +59,11 @@ struct FollowerOptions {
 // row: options.min_backoff, doubled per further failure, at most max_backoff.
 absl::Duration RetryBackoff(int failures, const FollowerOptions& options);
 
-// The step number in a checkpoint prefix's name ("cp-0005.ckpt": 5,
-// "model.ckpt-1000": 1000): its last run of digits; -1 when it has none.
+// The step number in a checkpoint's name (checkpoint_dir.h's CheckpointStep).
 int64_t StepFromPrefix(const std::string& prefix);
 
-// The checkpoints in `dir` (each PREFIX.index), sorted by step then name.
+// The checkpoints in `dir`: each PREFIX.index, sorted by step then name, then
+// the Keras 3 files in the order that picks the latest (checkpoint_dir.h).
 std::vector<swapserve::admin::v1::CheckpointOnDisk> ListCheckpointsOnDisk(const std::string& dir);
 
 class CheckpointFollower {
@@ -83,7 +94,8 @@ class CheckpointFollower {
 
  private:
   // What identifies a checkpoint's content: its prefix and its .index file's
-  // inode, size and modification time (a prefix may be rewritten in place).
+  // (a Keras file's own) inode, size and modification time (a prefix or a
+  // best.weights.h5 may be rewritten in place).
   struct Identity {
     std::string prefix;
     dev_t dev = 0;
@@ -129,6 +141,8 @@ class CheckpointFollower {
   std::string failed_reason_ ABSL_GUARDED_BY(mu_);
   int failures_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // A Keras file too fresh to take: look again then.
+  absl::Time settle_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status last_rejection_ ABSL_GUARDED_BY(mu_);
 
   int inotify_fd_ = -1;

@@ -2,6 +2,8 @@
 // Flags carry tensorflow_model_server's names where the meaning is the same.
 // SIGTERM/SIGINT: stop accepting calls, let in-flight ones finish (bounded by
 // --shutdown_grace_seconds), exit 0.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include "model/util/file.h"
 #include "server/batching/batching_options.h"
 #include "server/config_file.h"
+#include "server/isolated_reader.h"
 #include "server/server.h"
 
 ABSL_FLAG(int32_t, port, 8500, "Port to listen on for gRPC (0: pick a free port).");
@@ -71,6 +74,11 @@ ABSL_FLAG(bool, checkpoint_inotify, true,
           "Watch followed checkpoint directories with inotify (false: poll only).");
 ABSL_FLAG(bool, reject_nonfinite, true,
           "Reject checkpoints holding a NaN or infinity (the old weights keep serving).");
+ABSL_FLAG(double, checkpoint_settle_seconds, 1.0,
+          "Take a Keras 3 checkpoint file (*.weights.h5, *.keras) once it has not been "
+          "modified for this long (h5py writes them in place, in pieces).");
+ABSL_FLAG(double, checkpoint_read_timeout_seconds, 120.0,
+          "Kill the child process parsing a Keras 3 checkpoint file after this long.");
 ABSL_FLAG(int32_t, shutdown_grace_seconds, 10,
           "On SIGTERM/SIGINT, let in-flight calls run this long before cancelling them.");
 ABSL_FLAG(bool, enable_echo, false,
@@ -138,6 +146,22 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   o.manager.follower.poll = absl::Seconds(absl::GetFlag(FLAGS_checkpoint_poll_seconds));
   o.manager.follower.reject_nonfinite = absl::GetFlag(FLAGS_reject_nonfinite);
   o.manager.follower.use_inotify = absl::GetFlag(FLAGS_checkpoint_inotify);
+  o.manager.follower.settle = absl::Seconds(absl::GetFlag(FLAGS_checkpoint_settle_seconds));
+  {
+    // Keras files are parsed by this executable in a child process.
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) return absl::InternalError("cannot find this executable (/proc/self/exe)");
+    const std::string program(self, static_cast<size_t>(n));
+    const absl::Duration timeout =
+        absl::Seconds(absl::GetFlag(FLAGS_checkpoint_read_timeout_seconds));
+    if (timeout <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError("--checkpoint_read_timeout_seconds must be > 0");
+    }
+    o.manager.follower.read_keras_weights = [program, timeout](const std::string& path) {
+      return swapserve::server::ReadKerasWeightsIsolated(program, path, timeout);
+    };
+  }
   o.model_config_file = absl::GetFlag(FLAGS_model_config_file);
   o.config_poll_wait = absl::Seconds(absl::GetFlag(FLAGS_model_config_file_poll_wait_seconds));
   if (o.manager.follower.poll <= absl::ZeroDuration()) {
@@ -204,6 +228,10 @@ sigset_t BlockShutdownSignals() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The child that parses a Keras checkpoint file for the daemon (isolated_reader.h).
+  if (argc >= 2 && argv[1] == swapserve::server::kReadKerasWeightsCommand) {
+    return swapserve::server::RunKerasWeightsReader(argc, argv);
+  }
 #ifdef NDEBUG
   // Debian's Abseil is built with mutex deadlock detection on, and gRPC's locks
   // are absl::Mutex: every lock went through a global lock-order graph
@@ -212,7 +240,7 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 #endif
   absl::SetProgramUsageMessage(
-      "Serves TensorFlow SavedModels and Keras .h5 models over TF Serving's gRPC and REST APIs.\n"
+      "Serves TensorFlow SavedModels and Keras .h5 and .keras models over TF Serving's gRPC and REST APIs.\n"
       "  swapserve --model_base_path=/models/m [--model_name=m] [--port=8500] "
       "[--rest_api_port=8501]\n"
       "  swapserve --model_config_file=models.config");

@@ -35,9 +35,10 @@ absl::StatusOr<std::map<int64_t, std::string>> ListOnDisk(const std::string& bas
 // serve until the follower finds one; neither is a load error naming both.
 absl::StatusOr<std::shared_ptr<Servable>> LoadServable(const std::string& path,
                                                        const std::string& checkpoint_dir,
-                                                       bool reject_nonfinite) {
-  absl::StatusOr<std::unique_ptr<LoadedModel>> model = LoadModel(path, LoadOptions{checkpoint_dir});
-  if (model.ok() && !checkpoint_dir.empty() && reject_nonfinite) {
+                                                       const FollowerOptions& follower) {
+  absl::StatusOr<std::unique_ptr<LoadedModel>> model =
+      LoadModel(path, LoadOptions{checkpoint_dir, follower.read_keras_weights});
+  if (model.ok() && !checkpoint_dir.empty() && follower.reject_nonfinite) {
     if (absl::Status s = CheckAllFinite((*model)->slots, *(*model)->weights); !s.ok()) model = s;
   }
   if (model.ok()) return std::make_shared<Servable>(*std::move(model));
@@ -173,7 +174,7 @@ void ModelManager::RunRound() {
     for (const LoadJob& job : PlanLoads(name, record.generation, wanted)) {
       const absl::Time start = absl::Now();
       absl::StatusOr<std::shared_ptr<Servable>> loaded =
-          LoadServable(job.path, job.checkpoint_dir, options_.follower.reject_nonfinite);
+          LoadServable(job.path, job.checkpoint_dir, options_.follower);
       std::shared_ptr<batching::Batcher> batcher;
       if (loaded.ok() && options_.version_batcher) {
         absl::StatusOr<std::shared_ptr<batching::Batcher>> made = options_.version_batcher(job.path);

@@ -465,4 +465,59 @@ bool IsHdf5File(const std::string& path) {
   return found;
 }
 
+absl::Status CheckHdf5Complete(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open", path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return ErrnoError("stat", path);
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  // The superblock: at 0 or after a user block of 512 * 2^k bytes.
+  unsigned char sb[96];
+  std::optional<uint64_t> at;
+  for (uint64_t offset = 0; offset + sizeof(kHdf5Signature) <= size;
+       offset = offset == 0 ? 512 : offset * 2) {
+    if (::pread(fd, sb, sizeof(sb), static_cast<off_t>(offset)) < 24) break;
+    if (std::memcmp(sb, kHdf5Signature, sizeof(kHdf5Signature)) == 0) {
+      at = offset;
+      break;
+    }
+  }
+  const ssize_t got = at ? ::pread(fd, sb, sizeof(sb), static_cast<off_t>(*at)) : -1;
+  ::close(fd);
+  if (!at) return absl::InvalidArgumentError(absl::StrCat(path, ": not an HDF5 file"));
+  const int version = sb[8];
+  size_t offsets_size, eof_at, base_at;
+  if (version == 0 || version == 1) {
+    offsets_size = sb[13];
+    base_at = version == 0 ? 24 : 28;
+    eof_at = base_at + 2 * offsets_size;
+  } else if (version == 2 || version == 3) {
+    offsets_size = sb[9];
+    base_at = 12;
+    eof_at = base_at + 2 * offsets_size;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": HDF5 superblock version ", version));
+  }
+  if ((offsets_size != 4 && offsets_size != 8) || eof_at + offsets_size > static_cast<size_t>(got)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": incomplete HDF5 superblock"));
+  }
+  auto read_address = [&](size_t pos) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < offsets_size; ++i) v |= uint64_t{sb[pos + i]} << (8 * i);
+    return v;
+  };
+  const uint64_t base = read_address(base_at), eof = read_address(eof_at);
+  const uint64_t undefined = offsets_size == 8 ? ~uint64_t{0} : 0xFFFFFFFFu;
+  if (eof == undefined || base + eof != size) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": incomplete HDF5 file (being written?): its superblock records an end of file at ",
+        eof == undefined ? std::string("an undefined address") : absl::StrCat(base + eof),
+        " bytes, the file has ", size));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace swapserve

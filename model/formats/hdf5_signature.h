@@ -1,11 +1,13 @@
 // Recognising HDF5 files by their bytes, not their names (a legacy Keras .h5
-// file may be named .keras). No HDF5 headers needed: this is what code outside
-// the readers calls. Stateless, thread-safe.
+// file may be named .keras), and whole ones from half-written ones. These read
+// the superblock's bytes themselves, without libhdf5: no HDF5 headers needed,
+// and nothing a corrupt file can crash. Stateless, thread-safe.
 #ifndef SWAPSERVE_MODEL_FORMATS_HDF5_SIGNATURE_H_
 #define SWAPSERVE_MODEL_FORMATS_HDF5_SIGNATURE_H_
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace swapserve {
@@ -16,6 +18,13 @@ bool IsHdf5File(const std::string& path);
 
 // The same for bytes in memory.
 bool IsHdf5Image(absl::string_view bytes);
+
+// OK when the file is a whole HDF5 file: the end-of-file address its
+// superblock records (versions 0 to 3) equals the file's size. A file that
+// h5py is still writing in place is longer or shorter than that (HDF5 itself
+// only refuses files shorter than it). FAILED_PRECONDITION naming both sizes
+// otherwise; INVALID_ARGUMENT for a file that is not HDF5.
+absl::Status CheckHdf5Complete(const std::string& path);
 
 }  // namespace swapserve
 

@@ -55,8 +55,8 @@ class LegacyH5Source : public KerasWeightSource {
 
 class Keras3Source : public KerasWeightSource {
  public:
-  Keras3Source(const KerasWeightsFile& file, std::string keras_version)
-      : file_(file), keras_version_(std::move(keras_version)) {
+  Keras3Source(const KerasWeightsFile& file, std::string keras_version, std::string path)
+      : file_(file), keras_version_(std::move(keras_version)), path_(std::move(path)) {
     // tf.keras 2.13 wrote the layers under another name.
     legacy_layers_ = !HasPrefix("layers/") && HasPrefix("_layer_checkpoint_dependencies/");
   }
@@ -86,7 +86,7 @@ class Keras3Source : public KerasWeightSource {
     }
     return LayerError(layer, absl::StrCat("has no '", attr, "' variable in Keras 3"));
   }
-  const std::string& path() const override { return file_.path; }
+  const std::string& path() const override { return path_; }
   const std::string& keras_version() const override { return keras_version_; }
 
  private:
@@ -102,6 +102,7 @@ class Keras3Source : public KerasWeightSource {
 
   const KerasWeightsFile& file_;
   const std::string keras_version_;
+  const std::string path_;
   bool legacy_layers_ = false;
 };
 
@@ -113,8 +114,9 @@ std::unique_ptr<KerasWeightSource> LegacyH5WeightSource(const KerasModelConfig& 
 }
 
 std::unique_ptr<KerasWeightSource> Keras3WeightSource(const KerasWeightsFile& file,
-                                                      std::string keras_version) {
-  return std::make_unique<Keras3Source>(file, std::move(keras_version));
+                                                      std::string keras_version,
+                                                      std::string path) {
+  return std::make_unique<Keras3Source>(file, std::move(keras_version), std::move(path));
 }
 
 std::string KerasSnakeCase(absl::string_view name) {

@@ -62,9 +62,11 @@ class KerasWeightSource {
 std::unique_ptr<KerasWeightSource> LegacyH5WeightSource(const KerasModelConfig& model,
                                                         const KerasH5File& file);
 
-// Keras 3's layout. `file` must outlive the source.
+// Keras 3's layout. `file` must outlive the source. `path` is where the values
+// came from (file.path, or the .keras archive holding it).
 std::unique_ptr<KerasWeightSource> Keras3WeightSource(const KerasWeightsFile& file,
-                                                      std::string keras_version);
+                                                      std::string keras_version,
+                                                      std::string path);
 
 // Keras's naming.to_snake_case: "MaxPooling2D" → "max_pooling2d".
 std::string KerasSnakeCase(absl::string_view name);
