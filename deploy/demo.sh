@@ -5,10 +5,17 @@
 # and show, live, what the server answers for a few Fashion-MNIST test images —
 # predicted labels, running accuracy, and the checkpoint named in the response
 # trailers — then stop everything cleanly.
-#   bash deploy/demo.sh [EPOCHS]        (default 2; SAVE_FREQ=300 batches)
+# With --keras3 the same run goes the way of a Keras 3 training loop: the model
+# is a .keras file and the trainer writes *.weights.h5 files, no pointer.
+#   bash deploy/demo.sh [--keras3] [EPOCHS]   (default 2; SAVE_FREQ=300 batches)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+keras3=0
+if [ "${1:-}" = "--keras3" ]; then
+  keras3=1
+  shift
+fi
 epochs="${1:-2}"
 save_freq="${SAVE_FREQ:-300}"
 
@@ -29,14 +36,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== exporting the untrained model to $work/model/1"
-"$bin/trainer/swapserve-train" --model=mlp --epochs=0 --test_examples=1000 --quiet \
-    --export_dir="$work/model/1"
 "$bin/trainer/swapserve-train" --write_examples="$work/examples.json" --test_examples=200
+if [ "$keras3" = 1 ]; then
+  model="$work/model.keras"
+  checkpoints="$work/ckpt/cp-{epoch:04d}-{batch:04d}.weights.h5"
+  format=(--checkpoint_format=keras3)
+  echo "== exporting the untrained model to $model (Keras 3)"
+  "$bin/trainer/swapserve-train" --model=mlp --epochs=0 --test_examples=1000 --quiet \
+      --export_format=keras --export_dir="$model"
+  # A .keras model's input is named after its InputLayer.
+  jq '.inputs |= with_entries(.key = "input_layer")' "$work/examples.json" >"$work/examples.tmp"
+  mv "$work/examples.tmp" "$work/examples.json"
+else
+  model="$work/model"
+  checkpoints="$work/ckpt/cp-{epoch:04d}-{batch:04d}.ckpt"
+  format=()
+  echo "== exporting the untrained model to $model/1"
+  "$bin/trainer/swapserve-train" --model=mlp --epochs=0 --test_examples=1000 --quiet \
+      --export_dir="$model/1"
+fi
 
 echo "== starting swapserve, following $work/ckpt"
 "$bin/server/swapserve" --port=0 --port_file="$work/port" --model_name=mlp \
-    --model_base_path="$work/model" --checkpoint_dir="$work/ckpt" \
+    --model_base_path="$model" --checkpoint_dir="$work/ckpt" \
     --checkpoint_poll_seconds=1 >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
@@ -47,7 +69,7 @@ echo "   serving on $server"
 
 echo "== training (checkpoint every $save_freq batches) while the server answers"
 "$bin/trainer/swapserve-train" --model=mlp --epochs="$epochs" --save_freq="$save_freq" \
-    --max_to_keep=3 --checkpoint_path="$work/ckpt/cp-{epoch:04d}-{batch:04d}.ckpt" \
+    --max_to_keep=3 --checkpoint_path="$checkpoints" "${format[@]}" \
     --log_json="$work/train.json" >"$work/train.log" 2>&1 &
 trainer_pid=$!
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "model/formats/keras_archive.h"
+#include "model/formats/keras_weights_h5.h"
 #include "model/formats/model_path.h"
 #include "model/graph/keras_weight_source.h"
 #include "model/loaded_model.h"
@@ -329,6 +330,79 @@ TEST_F(KerasArchiveFileTest, SizeClaimsBeyondDeflateRatioAreRefused) {
   auto archive = ReadKerasArchive(path, true);
   ASSERT_FALSE(archive.ok());
   EXPECT_TRUE(absl::StrContains(archive.status().message(), "zip bomb")) << archive.status();
+}
+
+}  // namespace
+}  // namespace swapserve
+
+namespace swapserve {
+namespace {
+
+// A Functional model whose middle layer is a Sequential (as transfer learning
+// nests a base model): Keras 3 keeps the inner layers' weights under the inner
+// model's path, numbered within it.
+TEST(KerasArchiveNestedTest, NestedSequentialFindsItsWeightsUnderItsPath) {
+  const json tensor_in = {{"class_name", "__keras_tensor__"},
+                          {"config", {{"shape", {nullptr, 4}}, {"keras_history", {"input_layer", 0, 0}}}}};
+  const json tensor_mid = {{"class_name", "__keras_tensor__"},
+                           {"config", {{"shape", {nullptr, 2}}, {"keras_history", {"sequential", 0, 0}}}}};
+  auto dense = [](const std::string& name, int units, const std::string& activation) {
+    return json{{"module", "keras.layers"},
+                {"class_name", "Dense"},
+                {"config", {{"name", name}, {"units", units}, {"activation", activation}, {"use_bias", true}}},
+                {"registered_name", nullptr}};
+  };
+  json inner = {{"module", "keras"},
+                {"class_name", "Sequential"},
+                {"config",
+                 {{"name", "sequential"},
+                  {"layers",
+                   {{{"class_name", "InputLayer"},
+                     {"config", {{"batch_shape", {nullptr, 4}}, {"dtype", "float32"}, {"name", "inner_input"}}}},
+                    dense("dense", 3, "relu"), dense("dense_1", 2, "linear")}}}},
+                {"name", "sequential"},
+                {"inbound_nodes", {{{"args", {tensor_in}}, {"kwargs", json::object()}}}}};
+  json outer_dense = dense("dense_2", 1, "linear");
+  outer_dense["name"] = "dense_2";
+  outer_dense["inbound_nodes"] = {{{"args", {tensor_mid}}, {"kwargs", json::object()}}};
+  const json config = {
+      {"module", "keras.src.models.functional"},
+      {"class_name", "Functional"},
+      {"config",
+       {{"name", "outer"},
+        {"layers",
+         {{{"class_name", "InputLayer"},
+           {"config", {{"batch_shape", {nullptr, 4}}, {"dtype", "float32"}, {"name", "input_layer"}}},
+           {"name", "input_layer"},
+           {"inbound_nodes", json::array()}},
+          inner, outer_dense}},
+        {"input_layers", {{"input_layer", 0, 0}}},
+        {"output_layers", {{"dense_2", 0, 0}}}}}};
+  using ::swapserve::testing::Floats;
+  // relu([1,2,3,4] K1 + b1) = relu([5,6,7] + [0,-10,0]) = [5,0,7]; then
+  // [5,0,7] K2 + b2 = [12,7] + 1 = [13,8]; then 13 - 8 + 0.5 = 5.5.
+  const std::vector<std::pair<std::string, Tensor>> datasets = {
+      {"layers/sequential/layers/dense/vars/0", Floats({4, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1})},
+      {"layers/sequential/layers/dense/vars/1", Floats({3}, {0, -10, 0})},
+      {"layers/sequential/layers/dense_1/vars/0", Floats({3, 2}, {1, 0, 0, 1, 1, 1})},
+      {"layers/sequential/layers/dense_1/vars/1", Floats({2}, {1, 1})},
+      {"layers/dense/vars/0", Floats({2, 1}, {1, -1})},
+      {"layers/dense/vars/1", Floats({1}, {0.5f})}};
+  TempDir dir;
+  const std::string weights = dir.Join("model.weights.h5");
+  ASSERT_TRUE(WriteKerasWeightsH5(weights, {"vars", "layers/input_layer/vars", "layers/sequential/vars"},
+                                  datasets).ok());
+  const std::string path = dir.Join("nested.keras");
+  ASSERT_TRUE(WriteKerasArchive(path, "3.10.0", config, weights).ok());
+  auto model = LoadModel(path, LoadOptions{});
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto plan = (*model)->FindPlan("");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto out = (*plan)->Run(*(*model)->weights, {Floats({1, 4}, {1, 2, 3, 4})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  swapserve::testing::ExpectFloats((*out)[0], {1, 1}, {5.5f});
+  EXPECT_EQ((*model)->slots[0].checkpoint_key, "layers/sequential/layers/dense/vars/0");
+  EXPECT_EQ((*model)->slots[0].variable, "dense/kernel");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "model/formats/checkpoint_state.h"
 #include "model/util/file.h"
 #include "model/util/status_macros.h"
+#include "trainer/keras3_checkpoint.h"
 #include "trainer/keras_checkpoint.h"
 
 namespace swapserve::trainer {
@@ -70,8 +71,18 @@ absl::StatusOr<std::string> FormatCheckpointPath(const std::string& pattern, int
   return out;
 }
 
-CheckpointManager::CheckpointManager(std::string pattern, int max_to_keep)
-    : pattern_(std::move(pattern)), dir_(DirName(pattern_)), max_to_keep_(max_to_keep) {
+absl::StatusOr<CheckpointFormat> CheckpointFormatByName(const std::string& name) {
+  if (name == "tf") return CheckpointFormat::kTf;
+  if (name == "keras3") return CheckpointFormat::kKeras3;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--checkpoint_format: '", name, "' is neither tf nor keras3"));
+}
+
+CheckpointManager::CheckpointManager(std::string pattern, int max_to_keep, CheckpointFormat format)
+    : pattern_(std::move(pattern)),
+      dir_(DirName(pattern_)),
+      max_to_keep_(max_to_keep),
+      format_(format) {
   if (absl::StatusOr<tensorflow::CheckpointState> state = ReadCheckpointState(dir_); state.ok()) {
     for (const std::string& p : state->all_model_checkpoint_paths()) kept_.push_back(BaseName(p));
   }
@@ -81,6 +92,23 @@ absl::StatusOr<std::string> CheckpointManager::Save(int64_t epoch, int64_t batch
                                                     const Network& network, const Adam* optimizer) {
   ASSIGN_OR_RETURN(std::string prefix, FormatCheckpointPath(pattern_, epoch, batch));
   RETURN_IF_ERROR(CreateDirectories(dir_));
+  if (format_ == CheckpointFormat::kKeras3) {
+    if (!absl::EndsWith(prefix, ".weights.h5")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--checkpoint_format=keras3: the checkpoint path must end in .weights.h5, not ", prefix));
+    }
+    if (optimizer == nullptr) {
+      return absl::InvalidArgumentError("a Keras 3 checkpoint holds the optimizer's state");
+    }
+    RETURN_IF_ERROR(WriteKeras3Checkpoint(prefix, network, optimizer));
+    std::erase(kept_, prefix);
+    kept_.push_back(prefix);
+    while (max_to_keep_ > 0 && static_cast<int>(kept_.size()) > max_to_keep_) {
+      unlink(kept_.front().c_str());
+      kept_.pop_front();
+    }
+    return prefix;
+  }
   RETURN_IF_ERROR(WriteKerasCheckpoint(prefix, network, optimizer));  // data, then index
   const std::string name = BaseName(prefix);
   std::erase(kept_, name);

@@ -28,11 +28,19 @@ ABSL_FLAG(int32_t, max_to_keep, 0, "Keep the newest K checkpoints, deleting olde
 ABSL_FLAG(bool, save_weights_only, true,
           "Weights only (as ModelCheckpoint(save_weights_only=True)); false adds Adam's slots and "
           "iteration counter, which --resume needs.");
+ABSL_FLAG(std::string, checkpoint_format, "tf",
+          "tf: TF tensor bundles and a `checkpoint` pointer (Keras 2's ModelCheckpoint); keras3: "
+          "*.weights.h5 files as Keras 3's ModelCheckpoint(save_weights_only=True) writes them "
+          "(with Adam's state, no pointer; --checkpoint_path must end in .weights.h5).");
 ABSL_FLAG(bool, resume, false,
           "Restore weights, optimizer state and position from the latest checkpoint and continue. "
           "With no `checkpoint` pointer yet, start at step 0; a pointer whose checkpoint cannot "
           "be restored is an error.");
-ABSL_FLAG(std::string, export_dir, "", "Write a SavedModel of the final model here.");
+ABSL_FLAG(std::string, export_dir, "",
+          "Write the final model here: a SavedModel directory, or with --export_format=keras a "
+          ".keras file.");
+ABSL_FLAG(std::string, export_format, "saved_model",
+          "saved_model, or keras: a Keras 3 .keras file as model.save() writes it.");
 ABSL_FLAG(bool, quiet, false, "No progress output.");
 ABSL_FLAG(std::string, log_json, "", "Append one JSON record per epoch to this file.");
 ABSL_FLAG(std::string, write_examples, "",
@@ -62,7 +70,9 @@ int main(int argc, char** argv) {
   o.max_to_keep = absl::GetFlag(FLAGS_max_to_keep);
   o.save_weights_only = absl::GetFlag(FLAGS_save_weights_only);
   o.resume = absl::GetFlag(FLAGS_resume);
+  o.checkpoint_format = absl::GetFlag(FLAGS_checkpoint_format);
   o.export_dir = absl::GetFlag(FLAGS_export_dir);
+  o.export_format = absl::GetFlag(FLAGS_export_format);
   o.quiet = absl::GetFlag(FLAGS_quiet);
   o.log_json = absl::GetFlag(FLAGS_log_json);
   const std::string freq = absl::GetFlag(FLAGS_save_freq);

@@ -20,6 +20,7 @@
 #include "trainer/checkpoint_manager.h"
 #include "trainer/export_hook.h"
 #include "trainer/idx_reader.h"
+#include "trainer/keras3_checkpoint.h"
 #include "trainer/keras_checkpoint.h"
 #include "trainer/network.h"
 
@@ -130,8 +131,11 @@ absl::Status Run::MaybeSave(int64_t epoch, int64_t batch, bool epoch_end) {
   if (checkpoints_ == nullptr) return absl::OkStatus();
   const bool due = o_.save_freq_batches > 0 ? adam_.iterations() % o_.save_freq_batches == 0 : epoch_end;
   if (!due) return absl::OkStatus();
+  // Keras 3 saves the optimizer with the weights; TF checkpoints only without
+  // save_weights_only.
+  const bool with_optimizer = !o_.save_weights_only || o_.checkpoint_format == "keras3";
   ASSIGN_OR_RETURN(last_checkpoint_,
-                   checkpoints_->Save(epoch, batch, net_, o_.save_weights_only ? nullptr : &adam_));
+                   checkpoints_->Save(epoch, batch, net_, with_optimizer ? &adam_ : nullptr));
   return absl::OkStatus();
 }
 
@@ -140,6 +144,10 @@ absl::Status Run::Resume(int64_t* start_epoch, int64_t* skip) {
   *skip = 0;
   if (!o_.resume) return absl::OkStatus();
   if (checkpoints_ == nullptr) return absl::InvalidArgumentError("--resume needs --checkpoint_path");
+  if (o_.checkpoint_format != "tf") {
+    return absl::UnimplementedError(
+        "--resume reads TF-format checkpoints; it does not read --checkpoint_format=keras3 files yet");
+  }
   // No pointer yet is a first run (a Job's first pod): it starts from step 0.
   // A pointer whose checkpoint cannot be restored is an error, never a silent
   // fresh start that would overwrite the run's checkpoints.
@@ -168,8 +176,13 @@ absl::Status Run::Resume(int64_t* start_epoch, int64_t* skip) {
 }
 
 absl::Status Run::Go() {
+  ASSIGN_OR_RETURN(CheckpointFormat format, CheckpointFormatByName(o_.checkpoint_format));
+  if (o_.export_format != "saved_model" && o_.export_format != "keras") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--export_format: '", o_.export_format, "' is neither saved_model nor keras"));
+  }
   if (!o_.checkpoint_path.empty()) {
-    checkpoints_ = std::make_unique<CheckpointManager>(o_.checkpoint_path, o_.max_to_keep);
+    checkpoints_ = std::make_unique<CheckpointManager>(o_.checkpoint_path, o_.max_to_keep, format);
   }
   int64_t start_epoch, skip;
   RETURN_IF_ERROR(Resume(&start_epoch, &skip));
@@ -217,7 +230,10 @@ absl::Status Run::Go() {
     std::printf("Test accuracy: %.4f (loss %.4f, %lld examples)\n", test.accuracy(), test.loss(),
                 static_cast<long long>(test.seen));
   }
-  if (!o_.export_dir.empty()) {
+  if (!o_.export_dir.empty() && o_.export_format == "keras") {
+    RETURN_IF_ERROR(ExportKerasModel(o_.export_dir, net_, &adam_));
+    if (!o_.quiet) std::printf("Exported the Keras model to %s\n", o_.export_dir.c_str());
+  } else if (!o_.export_dir.empty()) {
     RETURN_IF_ERROR(ExportTrainedModel(net_, o_.export_dir));
     if (!o_.quiet) std::printf("Exported the SavedModel to %s\n", o_.export_dir.c_str());
   }

@@ -32,8 +32,10 @@ struct TrainOptions {
   int64_t save_freq_batches = 0;   // 0: at each epoch's end
   int max_to_keep = 0;             // 0: keep all
   bool save_weights_only = true;
+  std::string checkpoint_format = "tf";  // "tf" or "keras3" (checkpoint_manager.h)
   bool resume = false;
-  std::string export_dir;          // empty: no SavedModel export
+  std::string export_dir;          // empty: no export
+  std::string export_format = "saved_model";  // or "keras": export_dir is a .keras file
   bool quiet = false;
   std::string log_json;            // empty: no log
 };

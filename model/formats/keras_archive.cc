@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "model/formats/keras_json.h"
+#include "model/util/file.h"
 #include "model/util/status_macros.h"
 
 namespace swapserve {
@@ -198,6 +199,39 @@ absl::StatusOr<KerasArchive> ReadKerasArchive(const std::string& path, bool with
     ASSIGN_OR_RETURN(archive.weights_image, reader.Read(kWeights, kMaxWeightsBytes));
   }
   return archive;
+}
+
+absl::Status WriteKerasArchive(const std::string& path, const std::string& keras_version,
+                               const nlohmann::json& config, const std::string& weights_path) {
+  const std::string tmp = absl::StrCat(DirName(path), "/.", BaseName(path), ".tmp");
+  const std::string metadata = nlohmann::json{{"keras_version", keras_version}}.dump();
+  const std::string config_text = config.dump();
+  int code = 0;
+  zip_t* z = zip_open(tmp.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &code);
+  if (z == nullptr) {
+    return absl::InternalError(absl::StrCat(tmp, ": cannot create (", ZipOpenError(code), ")"));
+  }
+  auto add = [&](const char* name, zip_source_t* source) {
+    if (source == nullptr) return false;
+    const zip_int64_t index = zip_file_add(z, name, source, ZIP_FL_ENC_UTF_8);
+    if (index < 0) {
+      zip_source_free(source);
+      return false;
+    }
+    return zip_set_file_compression(z, static_cast<zip_uint64_t>(index), ZIP_CM_STORE, 0) == 0;
+  };
+  // The buffers must outlive zip_close, which reads them.
+  const bool added =
+      add(kMetadata, zip_source_buffer(z, metadata.data(), metadata.size(), 0)) &&
+      add(kConfig, zip_source_buffer(z, config_text.data(), config_text.size(), 0)) &&
+      add(kWeights, zip_source_file(z, weights_path.c_str(), 0, -1));
+  if (!added || zip_close(z) != 0) {
+    const std::string why = zip_strerror(z);
+    zip_discard(z);
+    ::unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat(path, ": cannot write the archive (", why, ")"));
+  }
+  return SyncAndRename(tmp, path);
 }
 
 bool IsZipFile(const std::string& path) {

@@ -40,6 +40,13 @@ struct KerasArchive {
 // `with_weights`.
 absl::StatusOr<KerasArchive> ReadKerasArchive(const std::string& path, bool with_weights);
 
+// Writes a `.keras` archive as Keras 3's model.save() lays it out (entries
+// metadata.json, config.json, model.weights.h5, stored uncompressed as Keras
+// stores them) from the weights file at `weights_path`; to a hidden temporary
+// name beside `path`, fsync'd and renamed into place.
+absl::Status WriteKerasArchive(const std::string& path, const std::string& keras_version,
+                               const nlohmann::json& config, const std::string& weights_path);
+
 // True when the file starts like a zip archive ("PK\3\4", or "PK\5\6" for an
 // empty one). False for unreadable files.
 bool IsZipFile(const std::string& path);

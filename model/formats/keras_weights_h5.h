@@ -20,6 +20,8 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -48,6 +50,16 @@ absl::StatusOr<KerasWeightsFile> ReadKerasWeightsH5(const std::string& path,
 absl::StatusOr<KerasWeightsFile> ReadKerasWeightsH5Image(const std::string& name,
                                                          absl::string_view image,
                                                          const KerasWeightsWanted& wanted);
+
+// Writes a weights file in that layout: every group of `groups` (Keras writes
+// a `vars` group for every saveable, weights or not), then each dataset at its
+// key (parent groups created as needed; float32, float64, int32 or int64),
+// in the HDF5 format h5py writes by default (superblock version 0). Written
+// to a hidden temporary name in the same directory, fsync'd and renamed into
+// place, so a follower never sees it half-written (Keras itself writes in
+// place).
+absl::Status WriteKerasWeightsH5(const std::string& path, const std::vector<std::string>& groups,
+                                 const std::vector<std::pair<std::string, Tensor>>& datasets);
 
 }  // namespace swapserve
 

@@ -73,6 +73,22 @@ class KerasBuilder {
   absl::StatusOr<KerasPlan> Build();
 
  private:
+  // A value and its inferred shape.
+  struct Out {
+    int value = -1;
+    KerasShape shape;
+  };
+  static constexpr int kMaxNesting = 16;
+  static bool IsModelClass(const std::string& cls) {
+    return cls == "Sequential" || cls == "Functional" || cls == "Model";
+  }
+  // Builds `model`'s layers on `inputs` (its input_layers' values); weights are
+  // looked up under `scope` (the source's name for where the model sits).
+  absl::StatusOr<std::vector<Out>> Graph(const KerasModelConfig& model, const std::string& scope,
+                                         const std::vector<Out>& inputs);
+  // A layer that is itself a model (transfer learning's base, augmentation).
+  absl::StatusOr<Out> Nested(const KerasLayerConfig& layer, const std::vector<int>& in,
+                             const std::vector<KerasShape>& shapes);
   absl::Status Error(const KerasLayerConfig& layer, absl::string_view what) const {
     return absl::UnimplementedError(absl::StrCat(layer.class_name, " layer '", layer.name,
                                                  "': ", what, " (signature 'serving_default')"));
@@ -96,6 +112,10 @@ class KerasBuilder {
   const KerasModelConfig& config_;
   const KerasWeightSource& source_;
   const KerasOutputNames names_;
+  const KerasModelConfig* model_ = nullptr;  // the model whose layers are being built
+  std::string scope_;                        // and where its weights are
+  int depth_ = 0;
+  std::vector<std::unique_ptr<KerasModelConfig>> nested_;  // parsed nested models
   std::vector<Plan::Value> values_;
   std::vector<Plan::Step> steps_;
   std::vector<SlotSpec> slots_;
@@ -130,8 +150,8 @@ absl::StatusOr<int> KerasBuilder::Op(const std::string& op, const std::vector<in
 }
 
 absl::StatusOr<int> KerasBuilder::Weight(const KerasLayerConfig& layer, const std::string& attr) {
-  const size_t index = static_cast<size_t>(&layer - config_.layers.data());
-  absl::StatusOr<KerasWeight> weight = source_.Find(config_, index, attr);
+  const size_t index = static_cast<size_t>(&layer - model_->layers.data());
+  absl::StatusOr<KerasWeight> weight = source_.Find(*model_, index, attr, scope_);
   if (!weight.ok()) {
     return absl::Status(weight.status().code(),
                         absl::StrCat(weight.status().message(), " (signature 'serving_default')"));
@@ -365,59 +385,117 @@ absl::StatusOr<int> KerasBuilder::Layer(const KerasLayerConfig& layer,
   return Error(layer, "unsupported layer");
 }
 
-absl::StatusOr<KerasPlan> KerasBuilder::Build() {
-  ASSIGN_OR_RETURN(KerasSignature signature, SynthesizeServingSignature(config_, names_));
-  std::map<std::tuple<std::string, int, int>, int> value_of;
-  std::map<std::tuple<std::string, int, int>, KerasShape> shape_of;
-  std::vector<PlanTensor> inputs, outputs;
-  for (size_t i = 0; i < config_.input_layers.size(); ++i) {
-    const KerasTensorRef& ref = config_.input_layers[i];
-    const KerasTensorSpec& spec = signature.inputs[i];
-    PlanTensor t{spec.name, absl::StrCat("serving_default_", spec.name, ":0"), spec.dtype,
-                 spec.shape.value_or(std::vector<int64_t>{}), spec.shape.has_value(), -1};
-    t.value = NewValue({Plan::Value::kInput, static_cast<int>(i), Tensor()});
-    dtype_of_[t.value] = spec.dtype;
-    value_of[{ref.layer, ref.node_index, ref.tensor_index}] = t.value;
-    shape_of[{ref.layer, ref.node_index, ref.tensor_index}] = spec.shape;
-    inputs.push_back(std::move(t));
+absl::StatusOr<std::vector<KerasBuilder::Out>> KerasBuilder::Graph(
+    const KerasModelConfig& model, const std::string& scope, const std::vector<Out>& inputs) {
+  if (++depth_ > kMaxNesting) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("models nested deeper than ", kMaxNesting, " levels"));
+  }
+  if (model.input_layers.size() != inputs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model.name, "' has ", model.input_layers.size(), " inputs, called with ",
+        inputs.size()));
+  }
+  const KerasModelConfig* const outer_model = model_;
+  const std::string outer_scope = scope_;
+  model_ = &model;
+  scope_ = scope;
+  std::map<std::tuple<std::string, int, int>, Out> out_of;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const KerasTensorRef& ref = model.input_layers[i];
+    out_of[{ref.layer, ref.node_index, ref.tensor_index}] = inputs[i];
   }
   // Layers in an order where each call's inputs exist (the config lists them so).
   bool progress = true;
   std::set<std::pair<std::string, int>> done;
   while (progress) {
     progress = false;
-    for (const KerasLayerConfig& layer : config_.layers) {
+    for (const KerasLayerConfig& layer : model.layers) {
       for (size_t k = 0; k < layer.inbound_nodes.size(); ++k) {
         if (done.contains({layer.name, static_cast<int>(k)})) continue;
         std::vector<int> in;
         std::vector<KerasShape> shapes;
         for (const KerasTensorRef& r : layer.inbound_nodes[k].inputs) {
-          auto it = value_of.find({r.layer, r.node_index, r.tensor_index});
-          if (it == value_of.end()) break;
-          in.push_back(it->second);
-          shapes.push_back(shape_of[{r.layer, r.node_index, r.tensor_index}]);
+          auto it = out_of.find({r.layer, r.node_index, r.tensor_index});
+          if (it == out_of.end()) break;
+          in.push_back(it->second.value);
+          shapes.push_back(it->second.shape);
         }
         if (in.size() != layer.inbound_nodes[k].inputs.size()) continue;
-        ASSIGN_OR_RETURN(int out, Layer(layer, in, shapes));
-        absl::StatusOr<KerasShape> shape = InferKerasOutputShape(layer.class_name, layer.config, shapes);
-        value_of[{layer.name, static_cast<int>(k), 0}] = out;
-        shape_of[{layer.name, static_cast<int>(k), 0}] = shape.ok() ? *shape : KerasShape();
+        Out out;
+        if (IsModelClass(layer.class_name)) {
+          ASSIGN_OR_RETURN(out, Nested(layer, in, shapes));
+        } else {
+          ASSIGN_OR_RETURN(out.value, Layer(layer, in, shapes));
+          absl::StatusOr<KerasShape> shape =
+              InferKerasOutputShape(layer.class_name, layer.config, shapes);
+          out.shape = shape.ok() ? *shape : KerasShape();
+        }
+        out_of[{layer.name, static_cast<int>(k), 0}] = out;
         done.insert({layer.name, static_cast<int>(k)});
         progress = true;
       }
     }
   }
-  for (size_t i = 0; i < config_.output_layers.size(); ++i) {
-    const KerasTensorRef& ref = config_.output_layers[i];
-    auto it = value_of.find({ref.layer, ref.node_index, ref.tensor_index});
-    if (it == value_of.end()) {
+  std::vector<Out> outputs;
+  for (const KerasTensorRef& ref : model.output_layers) {
+    auto it = out_of.find({ref.layer, ref.node_index, ref.tensor_index});
+    if (it == out_of.end()) {
       return absl::InvalidArgumentError(absl::StrCat("model output '", ref.layer,
                                                      "' is not reachable from its inputs"));
     }
+    outputs.push_back(it->second);
+  }
+  model_ = outer_model;
+  scope_ = outer_scope;
+  --depth_;
+  return outputs;
+}
+
+absl::StatusOr<KerasBuilder::Out> KerasBuilder::Nested(const KerasLayerConfig& layer,
+                                                       const std::vector<int>& in,
+                                                       const std::vector<KerasShape>& shapes) {
+  absl::StatusOr<KerasModelConfig> inner =
+      ParseKerasModelConfig({{"class_name", layer.class_name}, {"config", layer.config}});
+  if (!inner.ok()) {
+    return absl::Status(inner.status().code(), absl::StrCat("nested model '", layer.name, "': ",
+                                                            inner.status().message()));
+  }
+  nested_.push_back(std::make_unique<KerasModelConfig>(*std::move(inner)));
+  const KerasModelConfig& model = *nested_.back();
+  const size_t index = static_cast<size_t>(&layer - model_->layers.data());
+  ASSIGN_OR_RETURN(std::string scope, source_.NestedScope(*model_, index, scope_));
+  std::vector<Out> inputs;
+  for (size_t i = 0; i < in.size(); ++i) inputs.push_back({in[i], shapes[i]});
+  ASSIGN_OR_RETURN(std::vector<Out> outputs, Graph(model, scope, inputs));
+  if (outputs.size() != 1) {
+    return Error(layer, absl::StrCat("a nested model with ", outputs.size(),
+                                     " outputs is not supported (only one)"));
+  }
+  return outputs[0];
+}
+
+absl::StatusOr<KerasPlan> KerasBuilder::Build() {
+  ASSIGN_OR_RETURN(KerasSignature signature, SynthesizeServingSignature(config_, names_));
+  std::vector<PlanTensor> inputs, outputs;
+  std::vector<Out> graph_inputs;
+  for (size_t i = 0; i < config_.input_layers.size(); ++i) {
+    const KerasTensorSpec& spec = signature.inputs[i];
+    PlanTensor t{spec.name, absl::StrCat("serving_default_", spec.name, ":0"), spec.dtype,
+                 spec.shape.value_or(std::vector<int64_t>{}), spec.shape.has_value(), -1};
+    t.value = NewValue({Plan::Value::kInput, static_cast<int>(i), Tensor()});
+    dtype_of_[t.value] = spec.dtype;
+    graph_inputs.push_back({t.value, spec.shape});
+    inputs.push_back(std::move(t));
+  }
+  ASSIGN_OR_RETURN(std::vector<Out> graph_outputs, Graph(config_, "", graph_inputs));
+  for (size_t i = 0; i < graph_outputs.size(); ++i) {
     const KerasTensorSpec& spec = signature.outputs[i];
+    // Past a nested model the signature's inference knows no shape; the build does.
+    const KerasShape& shape = spec.shape ? spec.shape : graph_outputs[i].shape;
     outputs.push_back(PlanTensor{spec.name, absl::StrCat("StatefulPartitionedCall:", i),
-                                 spec.dtype, spec.shape.value_or(std::vector<int64_t>{}),
-                                 spec.shape.has_value(), it->second});
+                                 spec.dtype, shape.value_or(std::vector<int64_t>{}),
+                                 shape.has_value(), graph_outputs[i].value});
   }
   KerasPlan result;
   result.slots = slots_;

@@ -31,7 +31,7 @@ class LegacyH5Source : public KerasWeightSource {
   }
 
   absl::StatusOr<KerasWeight> Find(const KerasModelConfig& model, size_t index,
-                                   absl::string_view attr) const override {
+                                   absl::string_view attr, const std::string&) const override {
     const KerasLayerConfig& layer = model.layers[index];
     const KerasH5Layer* h5 = file_.FindLayer(layer.name);
     if (h5 == nullptr) return LayerError(layer, "the file has no weights for this layer");
@@ -44,6 +44,12 @@ class LegacyH5Source : public KerasWeightSource {
                          w.value};
     }
     return LayerError(layer, absl::StrCat("the file has no '", attr, "' weight for this layer"));
+  }
+  absl::StatusOr<std::string> NestedScope(const KerasModelConfig& model, size_t layer,
+                                          const std::string&) const override {
+    return absl::UnimplementedError(absl::StrCat(
+        model.layers[layer].class_name, " layer '", model.layers[layer].name,
+        "': nested models in legacy .h5 files are not supported (save as .keras)"));
   }
   const std::string& path() const override { return file_.path; }
   const std::string& keras_version() const override { return file_.keras_version; }
@@ -62,11 +68,10 @@ class Keras3Source : public KerasWeightSource {
   }
 
   absl::StatusOr<KerasWeight> Find(const KerasModelConfig& model, size_t index,
-                                   absl::string_view attr) const override {
+                                   absl::string_view attr, const std::string& scope) const override {
     const KerasLayerConfig& layer = model.layers[index];
     ASSIGN_OR_RETURN(std::vector<std::string> order, Keras3VariableOrder(layer));
-    std::string path = Keras3LayerPath(model, index);
-    if (legacy_layers_) path = absl::StrCat("_layer_checkpoint_dependencies", path.substr(6));
+    const std::string path = scope + LayersPath(model, index);
     const std::string vars = absl::StrCat(path, "/vars/");
     const size_t held = CountPrefix(vars);
     if (held != order.size()) {
@@ -86,10 +91,19 @@ class Keras3Source : public KerasWeightSource {
     }
     return LayerError(layer, absl::StrCat("has no '", attr, "' variable in Keras 3"));
   }
+  absl::StatusOr<std::string> NestedScope(const KerasModelConfig& model, size_t layer,
+                                          const std::string& scope) const override {
+    return absl::StrCat(scope, LayersPath(model, layer), "/");
+  }
   const std::string& path() const override { return path_; }
   const std::string& keras_version() const override { return keras_version_; }
 
  private:
+  // "layers/dense_1" (tf.keras 2.13: "_layer_checkpoint_dependencies/dense_1").
+  std::string LayersPath(const KerasModelConfig& model, size_t index) const {
+    const std::string path = Keras3LayerPath(model, index);
+    return legacy_layers_ ? absl::StrCat("_layer_checkpoint_dependencies", path.substr(6)) : path;
+  }
   bool HasPrefix(const std::string& prefix) const { return CountPrefix(prefix) > 0; }
   size_t CountPrefix(const std::string& prefix) const {
     size_t n = 0;

@@ -18,8 +18,9 @@
 //   where the values are read from and the keys the model's checkpoints
 //   (later `.weights.h5` files) must hold. A layer whose `vars` group holds
 //   another count than its class has is an error: the layout is not the one
-//   this rule knows. tf.keras 2.13's `_layer_checkpoint_dependencies` in
-//   place of `layers` is read too.
+//   this rule knows. A nested model's layers sit under its own path
+//   (`layers/sequential/layers/dense/vars/0`). tf.keras 2.13's
+//   `_layer_checkpoint_dependencies` in place of `layers` is read too.
 //
 // Thread safety: const methods, safe to share.
 #ifndef SWAPSERVE_MODEL_GRAPH_KERAS_WEIGHT_SOURCE_H_
@@ -48,10 +49,16 @@ class KerasWeightSource {
  public:
   virtual ~KerasWeightSource() = default;
   // Weight `attr` ("kernel", "bias", "gamma", "beta", "moving_mean",
-  // "moving_variance", "embeddings") of layer `layer` of `model`. An error
-  // names what is missing.
+  // "moving_variance", "embeddings") of layer `layer` of `model`, which sits
+  // at `scope` ("" for the outermost model, else what NestedScope gave). An
+  // error names what is missing.
   virtual absl::StatusOr<KerasWeight> Find(const KerasModelConfig& model, size_t layer,
-                                           absl::string_view attr) const = 0;
+                                           absl::string_view attr,
+                                           const std::string& scope) const = 0;
+  // The scope of the model that is layer `layer` of `model` (at `scope`).
+  // Keras 3: "layers/sequential/"; UNIMPLEMENTED for layouts without nesting.
+  virtual absl::StatusOr<std::string> NestedScope(const KerasModelConfig& model, size_t layer,
+                                                  const std::string& scope) const = 0;
   // Where the values came from.
   virtual const std::string& path() const = 0;
   // The Keras version that wrote them ("3.10.0"; "" when the file does not say).
