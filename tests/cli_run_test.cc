@@ -17,13 +17,17 @@ using ::swapserve::testing::BuiltProgram;
 using ::swapserve::testing::Fixture;
 using ::swapserve::testing::RunCommand;
 
-void CheckCase(const std::string& name) {
+// `model`: the model to run instead of the case's model_dir/model_file.
+void CheckCase(const std::string& name, const std::string& model_override = "") {
   SS_REQUIRE_FIXTURE(path, "expected/" + name);
   std::ifstream in(path);
   const json c = json::parse(in);
-  const std::string model = c.contains("model_dir") ? c["model_dir"].get<std::string>()
-                                                    : c["model_file"].get<std::string>();
-  std::string cmd = BuiltProgram("client/swapserve-cli") + " run '" + Fixture(model) +
+  std::string model = model_override;
+  if (model.empty()) {
+    model = Fixture(c.contains("model_dir") ? c["model_dir"].get<std::string>()
+                                            : c["model_file"].get<std::string>());
+  }
+  std::string cmd = BuiltProgram("client/swapserve-cli") + " run '" + model +
                     "' --input '" + path + "'";
   if (c.contains("checkpoint")) {
     cmd += " --checkpoint '" + Fixture(c["checkpoint"].get<std::string>()) + "'";
@@ -52,6 +56,12 @@ TEST(CliRunTest, HalfPlusThree) { CheckCase("saved_model_half_plus_three.json");
 TEST(CliRunTest, Sonar) { CheckCase("keras_saved_model_sonar.json"); }
 TEST(CliRunTest, SeedMlpWithCheckpoint) { CheckCase("keras_seed_mlp.json"); }
 TEST(CliRunTest, KerasH5) { CheckCase("keras_h5_bank_churn.json"); }
+TEST(CliRunTest, CheckpointManagerCheckpoint) { CheckCase("keras3_golf_ckptmgr.json"); }
+TEST(CliRunTest, Keras3WeightsFileOfItsArchitecture) {
+  SS_REQUIRE_FIXTURE(weights, "keras3/handsign_cnn.weights.h5");
+  swapserve::testing::TempDir dir;
+  CheckCase("keras3_handsign_weights.json", swapserve::testing::WriteHandsignModel(dir.path()));
+}
 TEST(CliRunTest, Keras3Archives) {
   for (const char* name : {"keras3_heart_functional_k3.10.json", "keras3_heart_sequential_k3.10.json",
                            "keras3_cifar10_bn_k3.8.json", "keras3_cifar10_names_k3.13.json"}) {

@@ -139,22 +139,6 @@ void WriteZip(const std::string& path, const std::vector<ZipEntry>& entries) {
   ASSERT_EQ(zip_close(z), 0);
 }
 
-// The handsign model of expected/keras3_handsign_weights.json as a Keras 3
-// config, its layers named as Keras names them in a fresh session.
-json HandsignConfig(const json& architecture) {
-  json config = architecture;
-  std::map<std::string, int> used;
-  for (json& layer : config["config"]["layers"]) {
-    std::string name = KerasSnakeCase(layer["class_name"].get<std::string>());
-    const int n = used[name]++;
-    if (n > 0) name = absl::StrCat(name, "_", n);
-    layer["config"]["name"] = name;
-    layer["module"] = "keras.layers";
-  }
-  config["config"]["name"] = "sequential";
-  return config;
-}
-
 class KerasArchiveFileTest : public ::testing::Test {
  protected:
   std::string Archive(const std::string& name, const std::vector<ZipEntry>& entries) {
@@ -171,7 +155,7 @@ TEST_F(KerasArchiveFileTest, WeightsOnlyFileServesAModelOfItsArchitecture) {
   const std::string weights = ReadFileOrDie(Fixture(c["weights_file"].get<std::string>()));
   const std::string model = Archive(
       "handsign.keras", {{"metadata.json", R"({"keras_version": "3.10.0"})"},
-                         {"config.json", HandsignConfig(c["architecture"]).dump(), true},
+                         {"config.json", ::swapserve::testing::HandsignKerasConfig(c["architecture"]).dump(), true},
                          {"model.weights.h5", weights}});
   auto loaded = LoadModel(model, LoadOptions{});
   ASSERT_TRUE(loaded.ok()) << loaded.status();
@@ -187,7 +171,7 @@ TEST_F(KerasArchiveFileTest, WeightsH5FileAsCheckpointReplacesTheWeights) {
   const std::string weights_path = Fixture(c["weights_file"].get<std::string>());
   std::string weights = ReadFileOrDie(weights_path);
   const std::string model = Archive(
-      "handsign.keras", {{"config.json", HandsignConfig(c["architecture"]).dump()},
+      "handsign.keras", {{"config.json", ::swapserve::testing::HandsignKerasConfig(c["architecture"]).dump()},
                          {"model.weights.h5", weights}});
   auto original = LoadModel(model, LoadOptions{});
   ASSERT_TRUE(original.ok()) << original.status();

@@ -345,3 +345,84 @@ TEST_F(KerasFollowTest, BadFilesAreRejectedWhileTheOldWeightsServe) {
 
 }  // namespace
 }  // namespace swapserve::testing
+
+namespace swapserve::testing {
+namespace {
+
+// Pin, unpin and rollback take Keras files as they take bundle prefixes: by
+// name inside the followed directory.
+TEST_F(KerasFollowTest, PinUnpinRollbackOnKerasFiles) {
+  Publish("cp-0001.weights.h5", files_->Scaled(2.0f));
+  ASSERT_TRUE(WaitServing(dir_ + "/cp-0001.weights.h5")) << daemon_->Log();
+  Publish("cp-0002.weights.h5", files_->Scaled(3.0f));
+  ASSERT_TRUE(WaitServing(dir_ + "/cp-0002.weights.h5")) << daemon_->Log();
+
+  admin::PinRequest pin;
+  pin.set_model("heart");
+  pin.set_prefix("cp-0001.weights.h5");
+  admin::ServingState state;
+  grpc::Status s = admin_->Pin(ContextWithDeadline().get(), pin, &state);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(state.pinned());
+  EXPECT_EQ(state.serving_prefix(), dir_ + "/cp-0001.weights.h5");
+  Publish("cp-0003.weights.h5", files_->Scaled(4.0f));
+  absl::SleepFor(absl::Milliseconds(1000));
+  EXPECT_EQ(Serving(), dir_ + "/cp-0001.weights.h5") << "pinned: newer files are not taken";
+
+  admin::UnpinRequest unpin;
+  unpin.set_model("heart");
+  ASSERT_TRUE(admin_->Unpin(ContextWithDeadline().get(), unpin, &state).ok());
+  EXPECT_TRUE(WaitServing(dir_ + "/cp-0003.weights.h5")) << daemon_->Log();
+
+  admin::RollbackRequest rollback;
+  rollback.set_model("heart");
+  ASSERT_TRUE(admin_->Rollback(ContextWithDeadline().get(), rollback, &state).ok());
+  EXPECT_EQ(Serving(), dir_ + "/cp-0001.weights.h5") << "the weights before the last change";
+
+  // A bad file cannot be pinned; nothing changes.
+  Publish("cp-0004.weights.h5", files_->WithNaN());
+  pin.set_prefix("cp-0004.weights.h5");
+  s = admin_->Pin(ContextWithDeadline().get(), pin, &state);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_EQ(Serving(), dir_ + "/cp-0001.weights.h5");
+}
+
+}  // namespace
+}  // namespace swapserve::testing
+
+namespace swapserve::testing {
+namespace {
+
+// save_best_only rewrites one best.weights.h5 in place: each rewrite is a new
+// checkpoint (same path, same inode), taken once complete.
+TEST_F(KerasFollowTest, BestWeightsRewrittenInPlaceIsTakenAgain) {
+  const json c = Case();
+  const std::string best = dir_ + "/best.weights.h5";
+  const json& in = c["inputs"]["input_layer_6"];
+  const tfs::PredictRequest request =
+      FloatRequest("heart", "input_layer_6", in["shape"].get<std::vector<int64_t>>(),
+                   in["values"].get<std::vector<float>>());
+  auto answer = [&] {
+    tfs::PredictResponse response;
+    grpc::Status s = daemon_->prediction().Predict(ContextWithDeadline().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return s.ok() ? Floats(response.outputs().at("output_0")) : std::vector<float>();
+  };
+  int64_t version = List().state().weights_version();  // the model's own weights
+  for (float scale : {2.0f, 3.0f}) {
+    SCOPED_TRACE(scale);
+    WriteInPlace(best, files_->Scaled(scale), 4, absl::Milliseconds(20));
+    ASSERT_TRUE(WaitFor([&] { return List().state().weights_version() > version; },
+                        absl::Seconds(30)))
+        << daemon_->Log();
+    version = List().state().weights_version();
+    EXPECT_EQ(Serving(), best);
+    const std::vector<float> want = ExpectedFor(best, c);
+    const std::vector<float> got = answer();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
+  }
+}
+
+}  // namespace
+}  // namespace swapserve::testing

@@ -22,12 +22,17 @@ json ReadJson(const std::string& path) {
 }
 
 // Serves the model of expected/NAME and checks its outputs.
-void CheckExpected(const std::string& name, const std::vector<std::string>& extra_flags = {}) {
+// `model`: the model to serve instead of the case's model_dir/model_file.
+void CheckExpected(const std::string& name, const std::vector<std::string>& extra_flags = {},
+                   const std::string& model_override = "") {
   SS_REQUIRE_FIXTURE(path, "expected/" + name);
   const json c = ReadJson(path);
-  const std::string model = c.contains("model_dir") ? c["model_dir"].get<std::string>()
-                                                    : c["model_file"].get<std::string>();
-  std::vector<std::string> flags = {"--model_name=m", "--model_base_path=" + Fixture(model)};
+  std::string model = model_override;
+  if (model.empty()) {
+    model = Fixture(c.contains("model_dir") ? c["model_dir"].get<std::string>()
+                                            : c["model_file"].get<std::string>());
+  }
+  std::vector<std::string> flags = {"--model_name=m", "--model_base_path=" + model};
   flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
   auto daemon = Daemon::Start(flags);
   ASSERT_NE(daemon, nullptr);
@@ -68,6 +73,22 @@ TEST(ServerPredictTest, Keras3Functional) { CheckExpected("keras3_heart_function
 TEST(ServerPredictTest, Keras3Sequential) { CheckExpected("keras3_heart_sequential_k3.10.json"); }
 TEST(ServerPredictTest, Keras3BatchNormCnn) { CheckExpected("keras3_cifar10_bn_k3.8.json"); }
 TEST(ServerPredictTest, Keras3RenamedLayers) { CheckExpected("keras3_cifar10_names_k3.13.json"); }
+TEST(ServerPredictTest, Keras3WeightsFileOfItsArchitecture) {
+  SS_REQUIRE_FIXTURE(weights, "keras3/handsign_cnn.weights.h5");
+  swapserve::testing::TempDir dir;
+  CheckExpected("keras3_handsign_weights.json", {},
+                swapserve::testing::WriteHandsignModel(dir.path()));
+}
+TEST(ServerPredictTest, CheckpointManagerCheckpoint) {
+  SS_REQUIRE_FIXTURE(checkpoint, "golf_ckptmgr/checkpoints/ckpt-1.index");
+  swapserve::testing::TempDir dir;  // a followed directory whose pointer names ckpt-1
+  for (const char* f : {"ckpt-1.index", "ckpt-1.data-00000-of-00001"}) {
+    swapserve::testing::WriteFileOrDie(
+        dir.Join(f), swapserve::testing::ReadFileOrDie(Fixture(std::string("golf_ckptmgr/checkpoints/") + f)));
+  }
+  swapserve::testing::WriteFileOrDie(dir.Join("checkpoint"), "model_checkpoint_path: \"ckpt-1\"\n");
+  CheckExpected("keras3_golf_ckptmgr.json", {"--checkpoint_dir=" + dir.path()});
+}
 
 TEST(ServerPredictTest, SeedMlpWithCheckpointDir) {
   // Serve a checkpoint directory whose pointer names cp-0000, the checkpoint the

@@ -3,11 +3,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <sys/wait.h>
 
 #include "absl/strings/str_cat.h"
+#include "model/formats/keras_archive.h"
+#include "model/graph/keras_weight_source.h"
 
 namespace swapserve::testing {
 
@@ -75,6 +78,31 @@ void WriteFileOrDie(const std::string& path, absl::string_view contents) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(contents.data(), contents.size());
   EXPECT_TRUE(out.good()) << "cannot write " << path;
+}
+
+nlohmann::json HandsignKerasConfig(const nlohmann::json& architecture) {
+  nlohmann::json config = architecture;
+  std::map<std::string, int> used;
+  for (nlohmann::json& layer : config["config"]["layers"]) {
+    std::string name = KerasSnakeCase(layer["class_name"].get<std::string>());
+    const int n = used[name]++;
+    if (n > 0) name = absl::StrCat(name, "_", n);
+    layer["config"]["name"] = name;
+    layer["module"] = "keras.layers";
+  }
+  config["config"]["name"] = "sequential";
+  return config;
+}
+
+std::string WriteHandsignModel(const std::string& dir) {
+  std::ifstream in(Fixture("expected/keras3_handsign_weights.json"));
+  const nlohmann::json c = nlohmann::json::parse(in);
+  const std::string path = dir + "/handsign.keras";
+  const absl::Status written =
+      WriteKerasArchive(path, "3.10.0", HandsignKerasConfig(c["architecture"]),
+                        Fixture(c["weights_file"].get<std::string>()));
+  EXPECT_TRUE(written.ok()) << written;
+  return path;
 }
 
 }  // namespace swapserve::testing

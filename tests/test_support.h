@@ -6,6 +6,7 @@
 
 #include <string>
 #include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
 
 #include "gtest/gtest.h"
 
@@ -48,6 +49,13 @@ std::string BuiltProgram(absl::string_view relative);
 // Reads a whole file; fails the test when it cannot.
 std::string ReadFileOrDie(const std::string& path);
 void WriteFileOrDie(const std::string& path, absl::string_view contents);
+
+// The model of expected/keras3_handsign_weights.json, which has no model file:
+// its `architecture` as a Keras 3 config, the layers named as Keras names them
+// in a fresh session (conv2d, max_pooling2d, conv2d_1, ...).
+nlohmann::json HandsignKerasConfig(const nlohmann::json& architecture);
+// That config and keras3/handsign_cnn.weights.h5 as DIR/handsign.keras; its path.
+std::string WriteHandsignModel(const std::string& dir);
 
 }  // namespace swapserve::testing
 
