@@ -89,6 +89,9 @@ json SpecJson(const KerasTensorSpec& spec, const std::string& tensor_name) {
   return {{"name", tensor_name}, {"dtype", DataTypeName(spec.dtype)}, {"shape", shape}};
 }
 
+// For listing a Keras 3 weights file: shapes only, no values read.
+bool NoValues(const std::string&) { return false; }
+
 json Keras3VariablesJson(const KerasWeightsFile& file) {
   json variables = json::object();
   for (const auto& [key, info] : file.variables) {
@@ -117,8 +120,7 @@ absl::Status AddKerasSignature(const KerasModelConfig& config, KerasOutputNames 
 absl::Status DescribeKerasArchive(const ResolvedModelPath& resolved, json* out) {
   ASSIGN_OR_RETURN(KerasArchive archive, ReadKerasArchive(resolved.path, /*with_weights=*/true));
   ASSIGN_OR_RETURN(KerasWeightsFile weights,
-                   ReadKerasWeightsH5Image(archive.weights_name, archive.weights_image,
-                                           [](const std::string&) { return false; }));
+                   ReadKerasWeightsH5Image(archive.weights_name, archive.weights_image, NoValues));
   (*out)["variables"] = Keras3VariablesJson(weights);
   ASSIGN_OR_RETURN(KerasModelConfig config, ParseKerasModelConfig(archive.config));
   return AddKerasSignature(config, KerasOutputNames::kOutputIndex, out);
@@ -127,7 +129,7 @@ absl::Status DescribeKerasArchive(const ResolvedModelPath& resolved, json* out) 
 absl::Status DescribeKerasH5(const ResolvedModelPath& resolved, json* out) {
   // A Keras 3 .weights.h5 (weights only, no model to describe).
   absl::StatusOr<KerasWeightsFile> keras3 =
-      ReadKerasWeightsH5(resolved.path, [](const std::string&) { return false; });
+      ReadKerasWeightsH5(resolved.path, NoValues);
   if (keras3.ok()) {
     (*out)["format"] = "keras_weights_h5";
     (*out)["variables"] = Keras3VariablesJson(*keras3);

@@ -127,17 +127,19 @@ absl::StatusOr<std::map<std::string, Tensor>> ReadKerasLayerWeights(const std::s
 
 absl::StatusOr<std::shared_ptr<const WeightSet>> ReadCheckpointWeights(
     const std::vector<SlotSpec>& slots, const std::string& checkpoint,
-    const KerasWeightsReader& reader) {
+    const KerasWeightsReader& keras_reader) {
   const bool bundle = PathExists(BundleIndexFilename(checkpoint));
-  if (!bundle && (IsKerasCheckpointName(checkpoint) || IsHdf5File(checkpoint) ||
-                  IsZipFile(checkpoint))) {
-    const bool archive = IsZipFile(checkpoint) || absl::EndsWith(checkpoint, ".keras");
-    if (!archive) RETURN_IF_ERROR(CheckHdf5Complete(checkpoint));
-    ASSIGN_OR_RETURN(auto values, reader ? reader(checkpoint) : ReadKerasLayerWeights(checkpoint));
-    return LoadWeights(slots, values, checkpoint);
+  const bool archive = !bundle && (absl::EndsWith(checkpoint, ".keras") || IsZipFile(checkpoint));
+  const bool weights_h5 =
+      !bundle && !archive && (IsKerasCheckpointName(checkpoint) || IsHdf5File(checkpoint));
+  if (!archive && !weights_h5) {  // a bundle, or the missing .index is the error
+    ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> reader, BundleReader::Open(checkpoint));
+    return LoadWeights(slots, *reader);
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<BundleReader> bundle_reader, BundleReader::Open(checkpoint));
-  return LoadWeights(slots, *bundle_reader);
+  if (weights_h5) RETURN_IF_ERROR(CheckHdf5Complete(checkpoint));
+  ASSIGN_OR_RETURN(auto values, keras_reader ? keras_reader(checkpoint)
+                                             : ReadKerasLayerWeights(checkpoint));
+  return LoadWeights(slots, values, checkpoint);
 }
 
 absl::StatusOr<const Plan*> LoadedModel::FindPlan(const std::string& signature) const {

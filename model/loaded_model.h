@@ -68,7 +68,7 @@ absl::StatusOr<std::string> ResolveCheckpointArgument(const std::string& checkpo
 // weights, checking each key's presence, dtype and shape.
 absl::StatusOr<std::shared_ptr<const WeightSet>> ReadCheckpointWeights(
     const std::vector<SlotSpec>& slots, const std::string& checkpoint,
-    const KerasWeightsReader& reader = nullptr);
+    const KerasWeightsReader& keras_reader = nullptr);
 
 // The in-process KerasWeightsReader.
 absl::StatusOr<std::map<std::string, Tensor>> ReadKerasLayerWeights(const std::string& path);

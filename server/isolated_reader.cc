@@ -14,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "model/formats/keras_archive.h"
 #include "model/loaded_model.h"
 
 extern char** environ;
@@ -27,7 +28,6 @@ constexpr uint32_t kEnd = 0xFFFFFFFFu;
 constexpr uint32_t kMaxKey = 4096;
 constexpr uint32_t kMaxRank = 32;
 constexpr uint32_t kMaxMessage = 1 << 16;
-constexpr uint64_t kMaxExpansion = 1032;  // deflate's bound, for .keras archives
 
 // --- child ---
 
@@ -177,7 +177,7 @@ absl::StatusOr<std::map<std::string, Tensor>> ReadKerasWeightsIsolated(
   }
   // What the stream may carry: the file's bytes, or what an archive's
   // deflated weights can expand to.
-  const uint64_t budget = static_cast<uint64_t>(st.st_size) * kMaxExpansion + (1 << 20);
+  const uint64_t budget = static_cast<uint64_t>(st.st_size) * kMaxDeflateRatio + (1 << 20);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError(std::strerror(errno));
   posix_spawn_file_actions_t actions;

@@ -22,11 +22,8 @@ void CheckCase(const std::string& name, const std::string& model_override = "") 
   SS_REQUIRE_FIXTURE(path, "expected/" + name);
   std::ifstream in(path);
   const json c = json::parse(in);
-  std::string model = model_override;
-  if (model.empty()) {
-    model = Fixture(c.contains("model_dir") ? c["model_dir"].get<std::string>()
-                                            : c["model_file"].get<std::string>());
-  }
+  const std::string model =
+      model_override.empty() ? swapserve::testing::CaseModelPath(c) : model_override;
   std::string cmd = BuiltProgram("client/swapserve-cli") + " run '" + model +
                     "' --input '" + path + "'";
   if (c.contains("checkpoint")) {

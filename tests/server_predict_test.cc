@@ -27,11 +27,8 @@ void CheckExpected(const std::string& name, const std::vector<std::string>& extr
                    const std::string& model_override = "") {
   SS_REQUIRE_FIXTURE(path, "expected/" + name);
   const json c = ReadJson(path);
-  std::string model = model_override;
-  if (model.empty()) {
-    model = Fixture(c.contains("model_dir") ? c["model_dir"].get<std::string>()
-                                            : c["model_file"].get<std::string>());
-  }
+  const std::string model =
+      model_override.empty() ? swapserve::testing::CaseModelPath(c) : model_override;
   std::vector<std::string> flags = {"--model_name=m", "--model_base_path=" + model};
   flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
   auto daemon = Daemon::Start(flags);

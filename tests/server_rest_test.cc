@@ -95,9 +95,8 @@ void CheckExpectedOverRestAndGrpc(const std::string& name,
                                   const std::vector<std::string>& extra_flags = {}) {
   SS_REQUIRE_FIXTURE(path, "expected/" + name);
   const json c = ReadJson(path);
-  const std::string model = c.contains("model_dir") ? c["model_dir"].get<std::string>()
-                                                    : c["model_file"].get<std::string>();
-  std::vector<std::string> flags = {"--model_name=m", "--model_base_path=" + Fixture(model)};
+  std::vector<std::string> flags = {"--model_name=m",
+                                    "--model_base_path=" + swapserve::testing::CaseModelPath(c)};
   flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
   auto daemon = Daemon::Start(flags, true);
   ASSERT_NE(daemon, nullptr);

@@ -80,6 +80,11 @@ void WriteFileOrDie(const std::string& path, absl::string_view contents) {
   EXPECT_TRUE(out.good()) << "cannot write " << path;
 }
 
+std::string CaseModelPath(const nlohmann::json& c) {
+  return Fixture(c.contains("model_dir") ? c["model_dir"].get<std::string>()
+                                         : c["model_file"].get<std::string>());
+}
+
 nlohmann::json HandsignKerasConfig(const nlohmann::json& architecture) {
   nlohmann::json config = architecture;
   std::map<std::string, int> used;

@@ -50,6 +50,9 @@ std::string BuiltProgram(absl::string_view relative);
 std::string ReadFileOrDie(const std::string& path);
 void WriteFileOrDie(const std::string& path, absl::string_view contents);
 
+// The fixture path of an expected/*.json case's model: its model_dir or model_file.
+std::string CaseModelPath(const nlohmann::json& expected_case);
+
 // The model of expected/keras3_handsign_weights.json, which has no model file:
 // its `architecture` as a Keras 3 config, the layers named as Keras names them
 // in a fresh session (conv2d, max_pooling2d, conv2d_1, ...).

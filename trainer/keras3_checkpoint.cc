@@ -13,16 +13,10 @@
 #include "model/graph/keras_weight_source.h"
 #include "model/util/file.h"
 #include "model/util/status_macros.h"
+#include "trainer/keras_checkpoint.h"
 
 namespace swapserve::trainer {
 namespace {
-
-absl::StatusOr<Tensor> FloatTensor(const std::vector<int64_t>& dims, const Floats& v) {
-  ASSIGN_OR_RETURN(TensorShape shape, TensorShape::Make(dims));
-  ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(tensorflow::DT_FLOAT, shape));
-  std::memcpy(t.data<float>(), v.data(), v.size() * sizeof(float));
-  return t;
-}
 
 template <typename T>
 absl::StatusOr<Tensor> Scalar(DataType dtype, T value) {

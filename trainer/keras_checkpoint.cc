@@ -46,13 +46,6 @@ void SetVariable(Graph* g, int node, const std::string& full_name, const std::st
   g->mutable_nodes(node)->mutable_has_checkpoint_values()->set_value(true);
 }
 
-absl::StatusOr<Tensor> FloatTensor(const std::vector<int64_t>& dims, const Floats& v) {
-  ASSIGN_OR_RETURN(TensorShape shape, TensorShape::Make(dims));
-  ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(tensorflow::DT_FLOAT, shape));
-  std::memcpy(t.data<float>(), v.data(), v.size() * sizeof(float));
-  return t;
-}
-
 absl::Status ReadInto(const BundleReader& reader, const std::string& key,
                       const std::vector<int64_t>& dims, Floats* out) {
   ASSIGN_OR_RETURN(Tensor t, reader.Read(key));
@@ -67,6 +60,13 @@ absl::Status ReadInto(const BundleReader& reader, const std::string& key,
 }
 
 }  // namespace
+
+absl::StatusOr<Tensor> FloatTensor(const std::vector<int64_t>& dims, const Floats& v) {
+  ASSIGN_OR_RETURN(TensorShape shape, TensorShape::Make(dims));
+  ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(tensorflow::DT_FLOAT, shape));
+  std::memcpy(t.data<float>(), v.data(), v.size() * sizeof(float));
+  return t;
+}
 
 Graph KerasObjectGraph(const Network& network, bool with_optimizer) {
   Graph g;

@@ -13,11 +13,16 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "model/tensor.h"
 #include "tensorflow/core/protobuf/trackable_object_graph.pb.h"
 #include "trainer/adam.h"
 #include "trainer/network.h"
 
 namespace swapserve::trainer {
+
+// A float32 tensor of shape `dims` holding `v` (a parameter or optimizer slot).
+absl::StatusOr<Tensor> FloatTensor(const std::vector<int64_t>& dims, const Floats& v);
 
 // The object graph Keras writes for `network` (with Adam's nodes when
 // `with_optimizer`).

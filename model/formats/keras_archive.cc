@@ -29,8 +29,6 @@ constexpr uint64_t kMaxConfigBytes = 64ull << 20;
 constexpr uint64_t kMaxMetadataBytes = 1ull << 20;
 constexpr uint64_t kMaxWeightsBytes = 32ull << 30;
 constexpr uint64_t kMaxEntries = 1 << 16;
-// Deflate cannot expand data by more than about 1032:1.
-constexpr uint64_t kMaxDeflateRatio = 1032;
 
 struct ZipCloser {
   void operator()(zip_t* z) const { zip_discard(z); }

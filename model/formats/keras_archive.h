@@ -21,12 +21,17 @@
 #ifndef SWAPSERVE_MODEL_FORMATS_KERAS_ARCHIVE_H_
 #define SWAPSERVE_MODEL_FORMATS_KERAS_ARCHIVE_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 
 namespace swapserve {
+
+// Deflate cannot expand data by more than about 1032:1: what an entry's
+// compressed size can hold.
+inline constexpr uint64_t kMaxDeflateRatio = 1032;
 
 struct KerasArchive {
   std::string path;
