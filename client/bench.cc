@@ -1,5 +1,6 @@
-// swapserve-cli bench (see bench.h): worker threads with their own channels,
-// per-thread samples merged at the end.
+// swapserve-cli bench (see bench.h): gRPC clients with their own channels,
+// driven asynchronously from one thread per core; REST clients on a thread
+// each; per-client samples merged at the end.
 #include "client/bench.h"
 
 #include <algorithm>
@@ -144,75 +145,174 @@ std::string RestPredict(HttpConnection& connection, const RestCall& call, std::s
   return "";
 }
 
-// One phase: `settings`' load of Predict (floor = false) or Echo calls.
-std::vector<Samples> RunPhase(const Settings& s, const tfs::PredictRequest& request,
-                              const RestCall& rest, bool floor) {
-  const absl::Time start = absl::Now();
-  const absl::Time measure_from = start + s.warmup;
-  const absl::Time end = measure_from + s.duration;
-  Arrivals arrivals(s.rate > 0 ? s.rate : 1, start);
-  std::vector<Samples> samples(s.concurrency);
+// Records one answered call (nothing that was sent before the warm-up ended):
+// its latency and checkpoint, or its error.
+void Record(Samples& mine, absl::Time measure_from, absl::Time sent, absl::Time done,
+            const std::string& error, const std::string& checkpoint) {
+  if (sent < measure_from) return;
+  if (!error.empty()) {
+    ++mine.errors[error];
+    return;
+  }
+  mine.latency_us.push_back(absl::ToDoubleMicroseconds(done - sent));
+  ++mine.weights[(done - measure_from) / absl::Seconds(1)][checkpoint];
+}
+
+// One phase's clock: warm-up, then the measured part.
+struct Phase {
+  absl::Time measure_from, end;
+};
+
+// REST clients: one thread each, blocking calls on a keep-alive connection.
+void RunRestClients(const Settings& s, const RestCall& rest, const Phase& phase,
+                    Arrivals& arrivals, std::vector<Samples>& samples) {
   std::vector<std::thread> threads;
   for (int i = 0; i < s.concurrency; ++i) {
     threads.emplace_back([&, i] {
-      grpc::ChannelArguments args;
-      args.SetMaxReceiveMessageSize(-1);
-      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one connection per client
-      args.SetInt("swapserve.bench.client", i);
-      auto channel = grpc::CreateCustomChannel(s.server, grpc::InsecureChannelCredentials(), args);
-      auto predict = tfs::PredictionService::NewStub(channel);
-      auto echo = swapserve::bench::v1::Echo::NewStub(channel);
       HttpConnection http(s.rest, s.timeout);
-      const bool use_rest = !s.rest.empty() && !floor;
-      Samples& mine = samples[i];
       for (;;) {
         absl::Time sent = absl::Now();
         if (s.rate > 0) {
           sent = arrivals.Next();
-          if (sent >= end) break;
+          if (sent >= phase.end) break;
           absl::SleepFor(sent - absl::Now());
-        } else if (sent >= end) {
+        } else if (sent >= phase.end) {
           break;
         }
-        if (use_rest) {
-          std::string checkpoint;
-          const std::string error = RestPredict(http, rest, &checkpoint);
-          const absl::Time done = absl::Now();
-          if (sent < measure_from) continue;
-          if (!error.empty()) {
-            ++mine.errors[error];
-            continue;
-          }
-          mine.latency_us.push_back(absl::ToDoubleMicroseconds(done - sent));
-          ++mine.weights[(done - measure_from) / absl::Seconds(1)][checkpoint];
-          continue;
-        }
-        grpc::ClientContext context;
-        context.set_deadline(absl::ToChronoTime(absl::Now() + s.timeout));
-        grpc::Status status;
-        if (floor) {
-          swapserve::bench::v1::EchoResponse response;
-          status = echo->Echo(&context, request, &response);
-        } else {
-          tfs::PredictResponse response;
-          status = predict->Predict(&context, request, &response);
-        }
-        const absl::Time done = absl::Now();
-        if (sent < measure_from) continue;
-        if (!status.ok()) {
-          ++mine.errors[CodeName(status.error_code())];
-          continue;
-        }
-        mine.latency_us.push_back(absl::ToDoubleMicroseconds(done - sent));
-        std::string checkpoint = floor ? "echo" : "(none)";
-        for (const auto& [key, value] : context.GetServerTrailingMetadata()) {
-          if (key == "swapserve-checkpoint") checkpoint.assign(value.data(), value.size());
-        }
-        ++mine.weights[(done - measure_from) / absl::Seconds(1)][checkpoint];
+        std::string checkpoint;
+        const std::string error = RestPredict(http, rest, &checkpoint);
+        Record(samples[i], phase.measure_from, sent, absl::Now(), error, checkpoint);
       }
     });
   }
   for (auto& t : threads) t.join();
+}
+
+// A gRPC client of the asynchronous driver: its own connection, at most one
+// call in flight (the call's state lives here until it is answered).
+struct GrpcClient {
+  std::unique_ptr<tfs::PredictionService::Stub> predict;
+  std::unique_ptr<swapserve::bench::v1::Echo::Stub> echo;
+  Samples* samples = nullptr;
+  absl::Time next;  // when its next call is due
+  bool busy = false;
+  bool done = false;
+  absl::Time sent;
+  std::unique_ptr<grpc::ClientContext> context;
+  grpc::Status status;
+  tfs::PredictResponse predict_response;
+  swapserve::bench::v1::EchoResponse echo_response;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<tfs::PredictResponse>> predict_reader;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<swapserve::bench::v1::EchoResponse>> echo_reader;
+};
+
+// The gRPC calls of `clients` (Predict, or Echo when `floor`) from one thread
+// and one completion queue: a client sends when its call is due — at once in
+// a closed loop, at its Poisson arrival in an open one — and records the
+// answer when it comes. Threads of their own per client would compete with
+// the daemon for the machine's cores; a driver per core keeps the load
+// generator's own cost small.
+void DriveGrpcClients(const Settings& s, const tfs::PredictRequest& request, bool floor,
+                      const Phase& phase, Arrivals& arrivals, std::vector<GrpcClient*> clients) {
+  grpc::CompletionQueue cq;
+  auto due = [&] { return s.rate > 0 ? arrivals.Next() : absl::Now(); };
+  for (GrpcClient* c : clients) c->next = due();
+  int in_flight = 0;
+  for (;;) {
+    const absl::Time now = absl::Now();
+    absl::Time wake = absl::InfiniteFuture();
+    for (GrpcClient* c : clients) {
+      if (c->busy || c->done) continue;
+      if (c->next >= phase.end) {
+        c->done = true;
+      } else if (c->next > now) {
+        wake = std::min(wake, c->next);
+      } else {
+        c->sent = s.rate > 0 ? c->next : now;
+        c->context = std::make_unique<grpc::ClientContext>();
+        c->context->set_deadline(absl::ToChronoTime(now + s.timeout));
+        if (floor) {
+          c->echo_reader = c->echo->PrepareAsyncEcho(c->context.get(), request, &cq);
+          c->echo_reader->StartCall();
+          c->echo_reader->Finish(&c->echo_response, &c->status, c);
+        } else {
+          c->predict_reader = c->predict->PrepareAsyncPredict(c->context.get(), request, &cq);
+          c->predict_reader->StartCall();
+          c->predict_reader->Finish(&c->predict_response, &c->status, c);
+        }
+        c->busy = true;
+        ++in_flight;
+      }
+    }
+    if (in_flight == 0 && wake == absl::InfiniteFuture()) break;
+    void* tag = nullptr;
+    bool ok = false;
+    const absl::Time until = wake == absl::InfiniteFuture() ? now + absl::Seconds(1) : wake;
+    if (cq.AsyncNext(&tag, &ok, absl::ToChronoTime(until)) !=
+        grpc::CompletionQueue::GOT_EVENT) {
+      continue;
+    }
+    GrpcClient& c = *static_cast<GrpcClient*>(tag);
+    const absl::Time done = absl::Now();
+    --in_flight;
+    c.busy = false;
+    std::string error, checkpoint = floor ? "echo" : "(none)";
+    if (!c.status.ok()) {
+      error = CodeName(c.status.error_code());
+    } else if (!floor) {
+      for (const auto& [key, value] : c.context->GetServerTrailingMetadata()) {
+        if (key == "swapserve-checkpoint") checkpoint.assign(value.data(), value.size());
+      }
+    }
+    Record(*c.samples, phase.measure_from, c.sent, done, error, checkpoint);
+    c.next = due();
+  }
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+// gRPC clients, spread over one driver thread per core.
+void RunGrpcClients(const Settings& s, const tfs::PredictRequest& request, bool floor,
+                    const Phase& phase, Arrivals& arrivals, std::vector<Samples>& samples) {
+  std::vector<GrpcClient> clients(s.concurrency);
+  for (int i = 0; i < s.concurrency; ++i) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one connection per client
+    args.SetInt("swapserve.bench.client", i);
+    auto channel = grpc::CreateCustomChannel(s.server, grpc::InsecureChannelCredentials(), args);
+    clients[i].predict = tfs::PredictionService::NewStub(channel);
+    clients[i].echo = swapserve::bench::v1::Echo::NewStub(channel);
+    clients[i].samples = &samples[i];
+  }
+  const int drivers =
+      std::min(s.concurrency, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  std::vector<std::thread> threads;
+  for (int d = 0; d < drivers; ++d) {
+    std::vector<GrpcClient*> mine;
+    for (int i = d; i < s.concurrency; i += drivers) mine.push_back(&clients[i]);
+    threads.emplace_back([&, mine] {
+      DriveGrpcClients(s, request, floor, phase, arrivals, mine);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+// One phase: `settings`' load of Predict (floor = false) or Echo calls.
+std::vector<Samples> RunPhase(const Settings& s, const tfs::PredictRequest& request,
+                              const RestCall& rest, bool floor) {
+  const absl::Time start = absl::Now();
+  const Phase phase{start + s.warmup, start + s.warmup + s.duration};
+  Arrivals arrivals(s.rate > 0 ? s.rate : 1, start);
+  std::vector<Samples> samples(s.concurrency);
+  if (!s.rest.empty() && !floor) {
+    RunRestClients(s, rest, phase, arrivals, samples);
+  } else {
+    RunGrpcClients(s, request, floor, phase, arrivals, samples);
+  }
   return samples;
 }
 

@@ -4,8 +4,10 @@
 // Closed loop (--concurrency N clients, each sending its next call when the
 // last is answered) or open loop (--rate QPS: Poisson arrivals served by up to
 // --concurrency clients; a call's latency counts from its arrival, so queueing
-// shows instead of hiding). Each client has its own connection. The payload is
-// `predict`'s --input JSON. Reports p50/p90/p99/p99.9/max, calls/s, errors by
+// shows instead of hiding). Each client has its own connection; gRPC clients
+// are driven asynchronously from one thread per core (so the generator's own
+// threads do not crowd the daemon), REST clients block on a thread each. The
+// payload is `predict`'s --input JSON. Reports p50/p90/p99/p99.9/max, calls/s, errors by
 // gRPC code, and the responses per checkpoint (trailer) for each second;
 // --json prints one JSON object instead; --samples FILE writes every measured
 // call's latency as CSV (call,latency_us; call is predict or floor).
