@@ -63,7 +63,10 @@ ABSL_FLAG(int32_t, max_num_load_retries, 5,
           "be being copied).");
 ABSL_FLAG(int64_t, load_retry_interval_micros, 60LL * 1000 * 1000,
           "Wait this long between load retries.");
-ABSL_FLAG(int32_t, grpc_max_threads, 0, "Most threads gRPC may use (0: gRPC's default).");
+ABSL_FLAG(int32_t, grpc_max_threads, 0,
+          "Most threads gRPC's synchronous services may use, and most calls that may block "
+          "(batched calls waiting for their batch) served at once (0: gRPC's default and "
+          "1024).");
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "Largest request or response message, in bytes; bigger requests are refused "
           "with RESOURCE_EXHAUSTED.");

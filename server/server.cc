@@ -16,6 +16,9 @@ namespace swapserve::server {
 
 constexpr absl::Duration kShutdownLinger = absl::Milliseconds(500);
 constexpr char kPerModelBatchingFile[] = "batching_params.pbtxt";
+// The most calls that may block at once without --grpc_max_threads (the
+// batcher merges at most this many).
+constexpr int kMaxBlockingThreads = 1024;
 
 Server::Server(ServerOptions options)
     : options_(std::move(options)),
@@ -43,8 +46,13 @@ Server::Server(ServerOptions options)
                    ? std::make_unique<batching::Batcher>(*options_.batching, RunPlan,
                                                          RecordBatches())
                    : nullptr),
-      prediction_service_(&manager_, &gate_, metrics_.get(), batcher_.get(),
-                          options_.testing_hooks),
+      blocking_(options_.batching || options_.testing_hooks
+                    ? std::make_unique<BlockingPool>(options_.grpc_max_threads > 0
+                                                         ? options_.grpc_max_threads
+                                                         : kMaxBlockingThreads)
+                    : nullptr),
+      prediction_service_(&manager_, &gate_, metrics_.get(), batcher_.get(), blocking_.get(),
+                          options_.batching.has_value(), options_.testing_hooks),
       model_service_(&manager_, &gate_, [this](const tensorflow::serving::ModelServerConfig& c) {
         return ApplyConfig(c);
       }),

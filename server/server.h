@@ -96,6 +96,9 @@ class Server {
   CallGate gate_;
   // With options_.batching unless per-model; outlives the fronts.
   std::unique_ptr<batching::Batcher> batcher_;
+  // Where calls that may block run (with batching or testing hooks); outlives
+  // the fronts, after the batcher.
+  std::unique_ptr<BlockingPool> blocking_;
   PredictionServiceImpl prediction_service_;
   ModelServiceImpl model_service_;
   AdminServiceImpl admin_service_;

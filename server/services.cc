@@ -16,22 +16,21 @@ namespace tfs = tensorflow::serving;
 
 const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE, kShuttingDownMessage);
 
-// The --testing_hooks hold (kTestingHoldMetadata), inside the call gate.
-void HoldForTesting(const grpc::ServerContext& context) {
+// The --testing_hooks hold (kTestingHoldMetadata) this call asks for, in ms
+// (0: none).
+int64_t HoldFor(const grpc::CallbackServerContext& context) {
   auto it = context.client_metadata().find(kTestingHoldMetadata);
-  if (it == context.client_metadata().end()) return;
+  if (it == context.client_metadata().end()) return 0;
   int64_t ms = 0;
-  if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms)) return;
-  ms = std::clamp<int64_t>(ms, 0, 60'000);
-  LOG(INFO) << "testing hook: holding a call for " << ms << " ms";
-  absl::SleepFor(absl::Milliseconds(ms));
+  if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms)) return 0;
+  return std::clamp<int64_t>(ms, 0, 60'000);
 }
 
 }  // namespace
 
 // The batcher, with the call's deadline and cancellation (also when there is no
 // server-wide batcher: the version may have its own).
-Execution PredictionServiceImpl::ExecutionFor(grpc::ServerContext& context) const {
+Execution PredictionServiceImpl::ExecutionFor(grpc::CallbackServerContext& context) const {
   Execution execution{batcher_, {}};
   const absl::Time deadline = absl::FromChrono(context.deadline());
   // gRPC's "no deadline" is a far-future time point.
@@ -40,15 +39,9 @@ Execution PredictionServiceImpl::ExecutionFor(grpc::ServerContext& context) cons
   return execution;
 }
 
-// ServeOnSnapshot inside the call gate; names the snapshot in the trailers and
-// records the request as `api` (TF Serving's metric label).
-template <typename Body>
-grpc::Status PredictionServiceImpl::Serve(const char* api, grpc::ServerContext* context,
-                                          const tfs::ModelSpec& spec, Body body) {
-  const absl::Time start = absl::Now();
-  CallGuard guard(gate_);
-  if (!guard.entered()) return kShuttingDown;
-  if (testing_hooks_) HoldForTesting(*context);
+grpc::Status PredictionServiceImpl::Answer(const char* api, grpc::CallbackServerContext* context,
+                                           const tfs::ModelSpec& spec, absl::Time start,
+                                           SnapshotBody body) {
   AnsweredBy answered;
   absl::Status status = ServeOnSnapshot(*manager_, spec, body, &answered);
   if (!answered.checkpoint.empty()) {
@@ -64,38 +57,69 @@ grpc::Status PredictionServiceImpl::Serve(const char* api, grpc::ServerContext* 
   return ToGrpcStatus(status);
 }
 
-grpc::Status PredictionServiceImpl::Predict(grpc::ServerContext* context,
-                                            const tfs::PredictRequest* request,
-                                            tfs::PredictResponse* response) {
-  return Serve("Predict", context, request->model_spec(),
-               [&](const ServableHandle& h, const ServedWeights& w) {
+// Enters the gate at arrival and leaves it once the answer is handed to gRPC,
+// so that shutdown drains calls waiting for a pool thread too. `may_batch`:
+// the call may go through a batcher (and so wait for its batch).
+template <typename Body>
+grpc::ServerUnaryReactor* PredictionServiceImpl::Serve(const char* api,
+                                                       grpc::CallbackServerContext* context,
+                                                       const tfs::ModelSpec& spec, bool may_batch,
+                                                       Body body) {
+  const absl::Time start = absl::Now();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!gate_->Enter()) {
+    reactor->Finish(kShuttingDown);
+    return reactor;
+  }
+  const int64_t hold_ms = testing_hooks_ ? HoldFor(*context) : 0;
+  auto answer = [this, api, context, &spec, start, hold_ms, reactor, body] {
+    if (hold_ms > 0) {
+      LOG(INFO) << "testing hook: holding a call for " << hold_ms << " ms";
+      absl::SleepFor(absl::Milliseconds(hold_ms));
+    }
+    reactor->Finish(Answer(api, context, spec, start, body));
+    gate_->Exit();
+  };
+  if (blocking_ != nullptr && ((may_batch && batching_) || hold_ms > 0)) {
+    blocking_->Schedule(std::move(answer));
+  } else {
+    answer();
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(grpc::CallbackServerContext* context,
+                                                         const tfs::PredictRequest* request,
+                                                         tfs::PredictResponse* response) {
+  return Serve("Predict", context, request->model_spec(), true,
+               [this, context, request, response](const ServableHandle& h, const ServedWeights& w) {
                  return RunPredict(h, w, *request, response, ExecutionFor(*context));
                });
 }
 
-grpc::Status PredictionServiceImpl::Classify(grpc::ServerContext* context,
-                                             const tfs::ClassificationRequest* request,
-                                             tfs::ClassificationResponse* response) {
-  return Serve("Classify", context, request->model_spec(),
-               [&](const ServableHandle& h, const ServedWeights& w) {
+grpc::ServerUnaryReactor* PredictionServiceImpl::Classify(grpc::CallbackServerContext* context,
+                                                          const tfs::ClassificationRequest* request,
+                                                          tfs::ClassificationResponse* response) {
+  return Serve("Classify", context, request->model_spec(), true,
+               [this, context, request, response](const ServableHandle& h, const ServedWeights& w) {
                  return RunClassify(h, w, *request, response, ExecutionFor(*context));
                });
 }
 
-grpc::Status PredictionServiceImpl::Regress(grpc::ServerContext* context,
-                                            const tfs::RegressionRequest* request,
-                                            tfs::RegressionResponse* response) {
-  return Serve("Regress", context, request->model_spec(),
-               [&](const ServableHandle& h, const ServedWeights& w) {
+grpc::ServerUnaryReactor* PredictionServiceImpl::Regress(grpc::CallbackServerContext* context,
+                                                         const tfs::RegressionRequest* request,
+                                                         tfs::RegressionResponse* response) {
+  return Serve("Regress", context, request->model_spec(), true,
+               [this, context, request, response](const ServableHandle& h, const ServedWeights& w) {
                  return RunRegress(h, w, *request, response, ExecutionFor(*context));
                });
 }
 
-grpc::Status PredictionServiceImpl::GetModelMetadata(grpc::ServerContext* context,
-                                                     const tfs::GetModelMetadataRequest* request,
-                                                     tfs::GetModelMetadataResponse* response) {
-  return Serve("GetModelMetadata", context, request->model_spec(),
-               [&](const ServableHandle& h, const ServedWeights&) {
+grpc::ServerUnaryReactor* PredictionServiceImpl::GetModelMetadata(
+    grpc::CallbackServerContext* context, const tfs::GetModelMetadataRequest* request,
+    tfs::GetModelMetadataResponse* response) {
+  return Serve("GetModelMetadata", context, request->model_spec(), false,
+               [request, response](const ServableHandle& h, const ServedWeights&) {
                  return GetMetadata(h, *request, response);
                });
 }

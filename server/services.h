@@ -5,15 +5,24 @@
 // server/inference.h; these classes only translate statuses and add the
 // response trailers naming the weights that answered.
 //
+// PredictionService runs on gRPC's callback API, which costs less per call than
+// its synchronous server (a thread hand-off and a completion-queue poll fewer).
+// A call computes on the callback thread that received it, unless it may block
+// — with batching on (it may wait for its batch) or a testing hold — when it
+// runs on the BlockingPool instead: gRPC's few callback threads must never
+// wait.
+//
 // Thread safety: the methods run concurrently on gRPC's threads; all state is in
 // the (thread-safe) ModelManager. Calls arriving once the CallGate is closed
-// (shutdown) are refused with UNAVAILABLE.
+// (shutdown) are refused with UNAVAILABLE; a call is inside the gate from its
+// arrival until its answer is handed to gRPC.
 #ifndef SWAPSERVE_SERVER_SERVICES_H_
 #define SWAPSERVE_SERVER_SERVICES_H_
 
 #include <functional>
 
 #include "server/batching/batcher.h"
+#include "server/blocking_pool.h"
 #include "server/call_gate.h"
 #include "server/inference.h"
 #include "server/metrics.h"
@@ -33,42 +42,60 @@ inline constexpr char kTestingHoldMetadata[] = "swapserve-testing-hold-ms";
 inline constexpr char kShuttingDownMessage[] =
     "swapserve is shutting down; retry on another replica";
 
-class PredictionServiceImpl final : public tensorflow::serving::PredictionService::Service {
+class PredictionServiceImpl final
+    : public tensorflow::serving::PredictionService::CallbackService {
  public:
   // `testing_hooks`: honour kTestingHoldMetadata (swapserve's own tests only).
   // `metrics`: where requests are recorded (null: nowhere). `batcher`: what
   // Predict, Classify and Regress run through (null: each call alone).
+  // `blocking`: where calls that may block run — those of a server with
+  // batching (a version may have its own batcher) and held calls; null: every
+  // call runs on its callback thread, so nothing may block.
   PredictionServiceImpl(ModelManager* manager, CallGate* gate, Metrics* metrics,
-                        batching::Batcher* batcher, bool testing_hooks)
+                        batching::Batcher* batcher, BlockingPool* blocking, bool batching,
+                        bool testing_hooks)
       : manager_(manager),
         gate_(gate),
         metrics_(metrics),
         batcher_(batcher),
+        blocking_(blocking),
+        batching_(batching),
         testing_hooks_(testing_hooks) {}
 
-  grpc::Status Predict(grpc::ServerContext* context,
-                       const tensorflow::serving::PredictRequest* request,
-                       tensorflow::serving::PredictResponse* response) override;
-  grpc::Status Classify(grpc::ServerContext* context,
-                        const tensorflow::serving::ClassificationRequest* request,
-                        tensorflow::serving::ClassificationResponse* response) override;
-  grpc::Status Regress(grpc::ServerContext* context,
-                       const tensorflow::serving::RegressionRequest* request,
-                       tensorflow::serving::RegressionResponse* response) override;
-  grpc::Status GetModelMetadata(grpc::ServerContext* context,
-                                const tensorflow::serving::GetModelMetadataRequest* request,
-                                tensorflow::serving::GetModelMetadataResponse* response) override;
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
+                                    const tensorflow::serving::PredictRequest* request,
+                                    tensorflow::serving::PredictResponse* response) override;
+  grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
+                                     const tensorflow::serving::ClassificationRequest* request,
+                                     tensorflow::serving::ClassificationResponse* response) override;
+  grpc::ServerUnaryReactor* Regress(grpc::CallbackServerContext* context,
+                                    const tensorflow::serving::RegressionRequest* request,
+                                    tensorflow::serving::RegressionResponse* response) override;
+  grpc::ServerUnaryReactor* GetModelMetadata(
+      grpc::CallbackServerContext* context,
+      const tensorflow::serving::GetModelMetadataRequest* request,
+      tensorflow::serving::GetModelMetadataResponse* response) override;
 
  private:
-  Execution ExecutionFor(grpc::ServerContext& context) const;
+  Execution ExecutionFor(grpc::CallbackServerContext& context) const;
+  // Answers the call through its reactor: `body` on one weights snapshot, on
+  // this thread or (when it may block) on the BlockingPool.
   template <typename Body>
-  grpc::Status Serve(const char* api, grpc::ServerContext* context,
-                     const tensorflow::serving::ModelSpec& spec, Body body);
+  grpc::ServerUnaryReactor* Serve(const char* api, grpc::CallbackServerContext* context,
+                                  const tensorflow::serving::ModelSpec& spec, bool may_batch,
+                                  Body body);
+  // The call's status after `body` on one snapshot (inside the gate), with
+  // its trailers and metrics.
+  grpc::Status Answer(const char* api, grpc::CallbackServerContext* context,
+                      const tensorflow::serving::ModelSpec& spec, absl::Time start,
+                      SnapshotBody body);
 
   ModelManager* manager_;
   CallGate* gate_;
   Metrics* metrics_;
   batching::Batcher* batcher_;
+  BlockingPool* blocking_;
+  const bool batching_;
   const bool testing_hooks_;
 };
 

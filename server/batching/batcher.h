@@ -78,10 +78,10 @@ struct BatchingOptions {
 struct CallInfo {
   absl::Time deadline = absl::InfiniteFuture();
   // True once the client has gone; may be empty. Asked only of calls that
-  // waited kAskCancelledAfter or more in their queue: gRPC's synchronous API
-  // answers it by polling the call's completion queue (~60 µs a call measured
-  // here, a quarter of a batch-1 Predict), which a call that runs at once
-  // cannot win back. The deadline is checked for every call.
+  // waited kAskCancelledAfter or more in their queue: a call that runs at once
+  // has nothing to win by asking, and asking may cost (gRPC's synchronous API
+  // polls the call's completion queue: ~60 µs a call measured here, a quarter
+  // of a batch-1 Predict). The deadline is checked for every call.
   std::function<bool()> cancelled;
 };
 inline constexpr absl::Duration kAskCancelledAfter = absl::Milliseconds(1);
