@@ -1,14 +1,17 @@
 // The OpenBLAS-backed GEMM kernels: _FusedMatMul and _FusedConv2D (bias and
 // activation applied in the GEMM's output pass) against hand-computed values,
 // MatMul's batch-1 (gemv) path, Conv2D's chunking over images against a naive
-// convolution, and concurrent calls from several threads.
+// convolution, concurrent calls from several threads, and kernels that fit
+// the CPU (not OpenBLAS's generic ones on a CPU it does not know).
 #include <algorithm>
 #include <cmath>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "model/ops/gemm.h"
 #include "tests/kernel_test_util.h"
 
 namespace swapserve {
@@ -267,6 +270,20 @@ TEST(GemmThreadsTest, ConcurrentCallsAgreeWithOneThread) {
     }
     for (std::thread& t : threads) t.join();
     for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+  }
+}
+
+// On a CPU with AVX2 and FMA, the GEMMs never run OpenBLAS's generic SSE3
+// kernels ("Prescott", 5-8x slower), even when OpenBLAS does not know the CPU
+// (Debian's 0.3.21 on Emerald Rapids). Every other test here then checks the
+// kernels chosen.
+TEST(GemmBackendTest, KernelsFitTheCpu) {
+  const char* forced = std::getenv("OPENBLAS_CORETYPE");
+  __builtin_cpu_init();
+  const std::string backend = GemmBackendDescription();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      (forced == nullptr || !absl::EqualsIgnoreCase(forced, "Prescott"))) {
+    EXPECT_FALSE(absl::StrContains(backend, "core: Prescott")) << backend;
   }
 }
 

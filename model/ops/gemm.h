@@ -9,7 +9,9 @@
 // PyTorch's CPU build link against: boring, proven, and the binary still runs on
 // any x86-64-v3. One request runs on one thread; concurrency comes from
 // concurrent requests, so OpenBLAS is told to use one thread per call
-// (openblas_set_num_threads(1) before the first). We link Debian's *pthread*
+// (openblas_set_num_threads(1) before the first). A CPU newer than Debian's
+// OpenBLAS gets its kernels chosen by its features instead of its generic ones
+// (gemm.cc, ChooseKernelsByFeatures). We link Debian's *pthread*
 // flavour (libopenblas-pthread-dev), not its serial one: the serial build
 // (USE_THREAD=0 without USE_LOCKING) shares its packing buffers between calls
 // without a lock, and concurrent sgemm calls from request threads returned
