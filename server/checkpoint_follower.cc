@@ -111,6 +111,23 @@ std::vector<CheckpointOnDisk> ListCheckpointsOnDisk(const std::string& dir) {
   return out;
 }
 
+std::vector<std::string> FallbackCheckpoints(const std::string& dir, const std::string& latest) {
+  std::vector<std::string> out;
+  std::set<std::string> seen = {latest};
+  auto add = [&](const std::string& prefix) {
+    if (seen.insert(prefix).second) out.push_back(prefix);
+  };
+  if (absl::StatusOr<tensorflow::CheckpointState> state = ReadCheckpointState(dir); state.ok()) {
+    const auto& kept = state->all_model_checkpoint_paths();
+    for (auto it = kept.rbegin(); it != kept.rend(); ++it) add(*it);
+  }
+  const std::vector<CheckpointOnDisk> on_disk = ListCheckpointsOnDisk(dir);
+  for (auto it = on_disk.rbegin(); it != on_disk.rend(); ++it) {
+    if (it->has_data()) add(it->prefix());
+  }
+  return out;
+}
+
 CheckpointFollower::CheckpointFollower(std::string model, int64_t version, std::string dir,
                                        std::shared_ptr<Servable> servable,
                                        FollowerOptions options, EventLog* events,

@@ -66,6 +66,12 @@ int64_t StepFromPrefix(const std::string& prefix);
 // the Keras 3 files in the order that picks the latest (checkpoint_dir.h).
 std::vector<swapserve::admin::v1::CheckpointOnDisk> ListCheckpointsOnDisk(const std::string& dir);
 
+// What a version falls back on when `latest` (the directory's latest) is not
+// usable, newest first: the pointer's all_model_checkpoint_paths from its
+// newest, then the other checkpoints on disk (bundles with every data shard,
+// Keras files) from the newest; never `latest` itself.
+std::vector<std::string> FallbackCheckpoints(const std::string& dir, const std::string& latest);
+
 class CheckpointFollower {
  public:
   // Starts following at once. `servable` must already serve its first weights,

@@ -5,9 +5,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
+#include "model/formats/checkpoint_dir.h"
+#include "model/formats/checkpoint_state.h"
 #include "model/formats/model_path.h"
 #include "model/formats/saved_model.h"
 #include "model/util/file.h"
+#include "model/util/status_macros.h"
 #include "server/version_policy.h"
 
 namespace swapserve::server {
@@ -30,19 +33,45 @@ absl::StatusOr<std::map<int64_t, std::string>> ListOnDisk(const std::string& bas
   return found;
 }
 
-// Loads the version at `path`. With a checkpoint directory, its latest valid
-// checkpoint supplies the weights; if it has none yet, the model's own weights
-// serve until the follower finds one; neither is a load error naming both.
+// The model at `path` with the weights of `checkpoint` ("": its own),
+// rejected when `reject_nonfinite` and a followed checkpoint holds NaN/Inf.
+absl::StatusOr<std::unique_ptr<LoadedModel>> LoadWithWeights(const std::string& path,
+                                                              const std::string& checkpoint,
+                                                              const FollowerOptions& follower) {
+  ASSIGN_OR_RETURN(std::unique_ptr<LoadedModel> model,
+                   LoadModel(path, LoadOptions{checkpoint, follower.read_keras_weights}));
+  if (!checkpoint.empty() && follower.reject_nonfinite) {
+    RETURN_IF_ERROR(CheckAllFinite(model->slots, *model->weights));
+  }
+  return model;
+}
+
+// Loads the version at `path`. With a checkpoint directory, its latest
+// checkpoint supplies the weights; if that one is not usable (a pointer naming
+// a checkpoint whose data is missing, say), the newest usable one of the
+// directory's others (FallbackCheckpoints) serves until the follower can take
+// the latest; with none, the model's own weights serve until a checkpoint
+// arrives; neither is a load error naming both.
 absl::StatusOr<std::shared_ptr<Servable>> LoadServable(const std::string& path,
                                                        const std::string& checkpoint_dir,
                                                        const FollowerOptions& follower) {
   absl::StatusOr<std::unique_ptr<LoadedModel>> model =
-      LoadModel(path, LoadOptions{checkpoint_dir, follower.read_keras_weights});
-  if (model.ok() && !checkpoint_dir.empty() && follower.reject_nonfinite) {
-    if (absl::Status s = CheckAllFinite((*model)->slots, *(*model)->weights); !s.ok()) model = s;
-  }
+      LoadWithWeights(path, checkpoint_dir, follower);
   if (model.ok()) return std::make_shared<Servable>(*std::move(model));
   if (checkpoint_dir.empty()) return model.status();
+  const absl::StatusOr<std::string> latest = LatestCheckpointInDir(checkpoint_dir);
+  if (latest.ok() || PathExists(absl::StrCat(checkpoint_dir, "/", kCheckpointStateFilename))) {
+    for (const std::string& prefix :
+         FallbackCheckpoints(checkpoint_dir, latest.ok() ? *latest : "")) {
+      absl::StatusOr<std::unique_ptr<LoadedModel>> older = LoadWithWeights(path, prefix, follower);
+      if (!older.ok()) continue;
+      LOG(WARNING) << "Checkpoint directory " << checkpoint_dir
+                   << ": the latest checkpoint is not usable (" << model.status().message()
+                   << "); serving the newest usable one, " << prefix
+                   << ", until the latest can be taken";
+      return std::make_shared<Servable>(*std::move(older));
+    }
+  }
   absl::StatusOr<std::unique_ptr<LoadedModel>> own = LoadModel(path, LoadOptions{});
   if (!own.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -430,7 +430,10 @@ TEST_F(HotReloadTest, StartupPrefersTheCheckpointAndFallsBackToOwnWeights) {
   EXPECT_EQ(a.weights_version, "1");
   d.reset();
 
-  // No valid checkpoint yet: the model's own weights serve until one arrives.
+  // No usable checkpoint at all (the pointer names a missing one, and no other
+  // is on disk; with one, checkpoint_fallback_test): the model's own weights
+  // serve until one arrives.
+  ASSERT_EQ(RunCommand("rm -f " + dir() + "/ckpt-*").exit_code, 0);
   Point(dir(), "ckpt-77");
   d = Daemon::Start({"--model_name=m", "--model_base_path=" + base_, "--checkpoint_dir=" + dir(),
                      "--checkpoint_poll_seconds=0.5"});
