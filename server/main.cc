@@ -87,6 +87,10 @@ ABSL_FLAG(int32_t, shutdown_grace_seconds, 10,
 ABSL_FLAG(bool, enable_echo, false,
           "Also serve swapserve.bench.v1.Echo, the transport floor of `swapserve-cli bench "
           "--floor` (a PredictRequest in, its size out; no model runs).");
+ABSL_FLAG(int32_t, max_concurrent_requests, 0,
+          "Most inference calls (Predict, Classify, Regress, metadata; gRPC and REST "
+          "together) in progress at once; beyond it a call is refused at once with "
+          "RESOURCE_EXHAUSTED (HTTP 429). 0: no bound.");
 ABSL_FLAG(bool, testing_hooks, false,
           "For swapserve's own tests only: a Predict/Classify/Regress/metadata call "
           "with metadata swapserve-testing-hold-ms waits that long inside its handler.");
@@ -142,6 +146,10 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   o.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds));
   o.testing_hooks = absl::GetFlag(FLAGS_testing_hooks);
   o.enable_echo = absl::GetFlag(FLAGS_enable_echo);
+  o.max_concurrent_requests = absl::GetFlag(FLAGS_max_concurrent_requests);
+  if (o.max_concurrent_requests < 0) {
+    return absl::InvalidArgumentError("--max_concurrent_requests must be 0 (no bound) or more");
+  }
   o.manager.poll_wait = absl::Seconds(absl::GetFlag(FLAGS_file_system_poll_wait_seconds));
   o.manager.max_num_load_retries = absl::GetFlag(FLAGS_max_num_load_retries);
   o.manager.load_retry_interval =

@@ -297,13 +297,21 @@ HttpResponse RestService::Handle(const HttpRequest& request) const {
                                                  " (TF Serving's REST API is under /v1/)"));
     return response;
   }
-  if (testing_hooks_) HoldForTesting(request);
   const absl::Time start = absl::Now();
   absl::StatusOr<Route> route = ParseRoute(request);
+  // Inference calls count against the admission bound; status, metadata
+  // listing and the checkpoint admin do not.
+  const bool inference = route.ok() && route->subresource != "checkpoints" &&
+                         !(route->method.empty() && route->subresource.empty());
+  const bool admitted = !inference || admission_->TryEnter();
+  if (testing_hooks_ && admitted) HoldForTesting(request);
   AnsweredBy answered;
   absl::StatusOr<std::string> body =
-      route.ok() ? Dispatch(*manager_, *events_, request, *route, Execution{batcher_, {}}, &answered)
-                 : route.status();
+      !route.ok()  ? route.status()
+      : !admitted ? absl::StatusOr<std::string>(admission_->Refusal())
+                  : Dispatch(*manager_, *events_, request, *route, Execution{batcher_, {}},
+                             &answered);
+  if (inference && admitted) admission_->Exit();
   if (!answered.checkpoint.empty()) {
     response.headers.emplace_back(kCheckpointKey, answered.checkpoint);
     response.headers.emplace_back(kWeightsVersionKey, absl::StrCat(answered.generation));

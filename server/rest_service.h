@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "server/batching/batcher.h"
+#include "server/admission.h"
 #include "server/event_log.h"
 #include "server/metrics.h"
 #include "server/model_manager.h"
@@ -46,10 +47,13 @@ class RestService {
   // long (at most a minute) before it is served, as over gRPC (services.h).
   // `metrics`: where requests are recorded (null: nowhere). `batcher`: what
   // :predict, :classify and :regress run through (null: each call alone).
-  RestService(const ModelManager* manager, const EventLog* events, Metrics* metrics,
-              batching::Batcher* batcher, bool testing_hooks)
+  // `admission`: the bound on inference calls in progress (shared with gRPC);
+  // :predict, :classify, :regress and /metadata beyond it get 429 at once.
+  RestService(const ModelManager* manager, const EventLog* events, Admission* admission,
+              Metrics* metrics, batching::Batcher* batcher, bool testing_hooks)
       : manager_(manager),
         events_(events),
+        admission_(admission),
         metrics_(metrics),
         batcher_(batcher),
         testing_hooks_(testing_hooks) {}
@@ -59,6 +63,7 @@ class RestService {
  private:
   const ModelManager* manager_;
   const EventLog* events_;
+  Admission* admission_;
   Metrics* metrics_;
   batching::Batcher* batcher_;
   const bool testing_hooks_;

@@ -42,6 +42,7 @@ Server::Server(ServerOptions options)
         }
         return m;
       }()),
+      admission_(options_.max_concurrent_requests),
       batcher_(options_.batching && !options_.per_model_batching
                    ? std::make_unique<batching::Batcher>(*options_.batching, RunPlan,
                                                          RecordBatches())
@@ -51,13 +52,15 @@ Server::Server(ServerOptions options)
                                                          ? options_.grpc_max_threads
                                                          : kMaxBlockingThreads)
                     : nullptr),
-      prediction_service_(&manager_, &gate_, metrics_.get(), batcher_.get(), blocking_.get(),
+      prediction_service_(&manager_, &gate_, &admission_, metrics_.get(), batcher_.get(),
+                          blocking_.get(),
                           options_.batching.has_value(), options_.testing_hooks),
       model_service_(&manager_, &gate_, [this](const tensorflow::serving::ModelServerConfig& c) {
         return ApplyConfig(c);
       }),
       admin_service_(&manager_, &events_, &gate_),
-      rest_service_(&manager_, &events_, metrics_.get(), batcher_.get(), options_.testing_hooks) {}
+      rest_service_(&manager_, &events_, &admission_, metrics_.get(), batcher_.get(),
+                    options_.testing_hooks) {}
 
 // Every batch, from any batcher, in the metrics.
 batching::BatchObserver Server::RecordBatches() {

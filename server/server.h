@@ -65,6 +65,8 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(10);
   bool testing_hooks = false;  // see kTestingHoldMetadata
   bool enable_echo = false;    // serve the benchmark floor (echo_service.h)
+  // Inference calls in progress at once, both fronts (admission.h); 0: no bound.
+  int max_concurrent_requests = 0;
 };
 
 // The path metrics are served at when a MonitoringConfig enables them without one.
@@ -94,6 +96,7 @@ class Server {
   EventLog events_;
   ModelManager manager_;
   CallGate gate_;
+  Admission admission_;
   // With options_.batching unless per-model; outlives the fronts.
   std::unique_ptr<batching::Batcher> batcher_;
   // Where calls that may block run (with batching or testing hooks); outlives

@@ -57,8 +57,9 @@ grpc::Status PredictionServiceImpl::Answer(const char* api, grpc::CallbackServer
   return ToGrpcStatus(status);
 }
 
-// Enters the gate at arrival and leaves it once the answer is handed to gRPC,
-// so that shutdown drains calls waiting for a pool thread too. `may_batch`:
+// Enters the gate and the admission bound at arrival and leaves them once the
+// answer is handed to gRPC, so that shutdown drains calls waiting for a pool
+// thread too, and those count against the bound. `may_batch`:
 // the call may go through a batcher (and so wait for its batch).
 template <typename Body>
 grpc::ServerUnaryReactor* PredictionServiceImpl::Serve(const char* api,
@@ -71,6 +72,16 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Serve(const char* api,
     reactor->Finish(kShuttingDown);
     return reactor;
   }
+  if (!admission_->TryEnter()) {
+    const absl::Status refused = admission_->Refusal();
+    if (metrics_ != nullptr) {
+      metrics_->RecordRequest(manager_->HasModel(spec.name()) ? spec.name() : "", api,
+                              kGrpcEntrypoint, refused, absl::Now() - start, absl::ZeroDuration());
+    }
+    reactor->Finish(ToGrpcStatus(refused));
+    gate_->Exit();
+    return reactor;
+  }
   const int64_t hold_ms = testing_hooks_ ? HoldFor(*context) : 0;
   auto answer = [this, api, context, &spec, start, hold_ms, reactor, body] {
     if (hold_ms > 0) {
@@ -78,6 +89,7 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Serve(const char* api,
       absl::SleepFor(absl::Milliseconds(hold_ms));
     }
     reactor->Finish(Answer(api, context, spec, start, body));
+    admission_->Exit();
     gate_->Exit();
   };
   if (blocking_ != nullptr && ((may_batch && batching_) || hold_ms > 0)) {

@@ -14,13 +14,15 @@
 //
 // Thread safety: the methods run concurrently on gRPC's threads; all state is in
 // the (thread-safe) ModelManager. Calls arriving once the CallGate is closed
-// (shutdown) are refused with UNAVAILABLE; a call is inside the gate from its
-// arrival until its answer is handed to gRPC.
+// (shutdown) are refused with UNAVAILABLE, and calls beyond the Admission
+// bound with RESOURCE_EXHAUSTED; a call is inside both from its arrival until
+// its answer is handed to gRPC.
 #ifndef SWAPSERVE_SERVER_SERVICES_H_
 #define SWAPSERVE_SERVER_SERVICES_H_
 
 #include <functional>
 
+#include "server/admission.h"
 #include "server/batching/batcher.h"
 #include "server/blocking_pool.h"
 #include "server/call_gate.h"
@@ -51,11 +53,13 @@ class PredictionServiceImpl final
   // `blocking`: where calls that may block run — those of a server with
   // batching (a version may have its own batcher) and held calls; null: every
   // call runs on its callback thread, so nothing may block.
-  PredictionServiceImpl(ModelManager* manager, CallGate* gate, Metrics* metrics,
-                        batching::Batcher* batcher, BlockingPool* blocking, bool batching,
-                        bool testing_hooks)
+  // `admission`: the bound on inference calls in progress (shared with REST).
+  PredictionServiceImpl(ModelManager* manager, CallGate* gate, Admission* admission,
+                        Metrics* metrics, batching::Batcher* batcher, BlockingPool* blocking,
+                        bool batching, bool testing_hooks)
       : manager_(manager),
         gate_(gate),
+        admission_(admission),
         metrics_(metrics),
         batcher_(batcher),
         blocking_(blocking),
@@ -92,6 +96,7 @@ class PredictionServiceImpl final
 
   ModelManager* manager_;
   CallGate* gate_;
+  Admission* admission_;
   Metrics* metrics_;
   batching::Batcher* batcher_;
   BlockingPool* blocking_;

@@ -47,12 +47,6 @@ TEST(ServerLifecycleTest, HealthFollowsModelAvailability) {
 // gRPC's own message ("Socket closed", "Connection reset by peer", ...).
 constexpr char kShuttingDown[] = "swapserve is shutting down; retry on another replica";
 
-int Occurrences(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // Calls known to be inside a handler when SIGTERM comes (held there by the
 // --testing_hooks metadata) complete OK; calls made after the signal get the
 // documented refusal; the daemon exits 0. A daemon that exits at once, or

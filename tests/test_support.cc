@@ -66,6 +66,12 @@ std::string BuiltProgram(absl::string_view relative) {
   return absl::StrCat(SWAPSERVE_BINARY_DIR, "/", relative);
 }
 
+int Occurrences(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 std::string ReadFileOrDie(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in.good()) << "cannot read " << path;

@@ -46,6 +46,9 @@ CommandResult RunCommand(const std::string& command);
 // The path of a program built by this build tree, e.g. "client/swapserve-cli".
 std::string BuiltProgram(absl::string_view relative);
 
+// How many times `what` occurs in `text` (log lines, say).
+int Occurrences(const std::string& text, const std::string& what);
+
 // Reads a whole file; fails the test when it cannot.
 std::string ReadFileOrDie(const std::string& path);
 void WriteFileOrDie(const std::string& path, absl::string_view contents);
