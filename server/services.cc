@@ -57,10 +57,11 @@ grpc::Status PredictionServiceImpl::Answer(const char* api, grpc::CallbackServer
   return ToGrpcStatus(status);
 }
 
-// Enters the gate and the admission bound at arrival and leaves them once the
-// answer is handed to gRPC, so that shutdown drains calls waiting for a pool
-// thread too, and those count against the bound. `may_batch`:
-// the call may go through a batcher (and so wait for its batch).
+// Enters the gate and the admission bound at arrival, leaves the bound once
+// the answer is computed and the gate once it is handed to gRPC: shutdown
+// drains calls waiting for a pool thread too, and those count against the
+// bound. `may_batch`: the call may go through a batcher (and so wait for its
+// batch).
 template <typename Body>
 grpc::ServerUnaryReactor* PredictionServiceImpl::Serve(const char* api,
                                                        grpc::CallbackServerContext* context,
@@ -88,8 +89,11 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Serve(const char* api,
       LOG(INFO) << "testing hook: holding a call for " << hold_ms << " ms";
       absl::SleepFor(absl::Milliseconds(hold_ms));
     }
-    reactor->Finish(Answer(api, context, spec, start, body));
+    const grpc::Status status = Answer(api, context, spec, start, body);
+    // Before Finish: a client that sends its next call on this answer must
+    // find the bound free again.
     admission_->Exit();
+    reactor->Finish(status);
     gate_->Exit();
   };
   if (blocking_ != nullptr && ((may_batch && batching_) || hold_ms > 0)) {
@@ -144,12 +148,14 @@ grpc::Status ModelServiceImpl::GetModelStatus(grpc::ServerContext*,
   return ToGrpcStatus(server::GetModelStatus(*manager_, *request, response));
 }
 
-grpc::Status ModelServiceImpl::HandleReloadConfigRequest(grpc::ServerContext*,
+grpc::Status ModelServiceImpl::HandleReloadConfigRequest(grpc::ServerContext* context,
                                                          const tfs::ReloadConfigRequest* request,
                                                          tfs::ReloadConfigResponse* response) {
   CallGuard guard(gate_);
   if (!guard.entered()) return kShuttingDown;
-  absl::Status status = apply_(request->config());
+  absl::Status status =
+      auth_->Check(AuthorizationOf(*context), "ModelService.HandleReloadConfigRequest");
+  if (status.ok()) status = apply_(request->config());
   if (!status.ok()) LOG(ERROR) << "ReloadConfig failed: " << status;
   response->mutable_status()->set_error_code(static_cast<tensorflow::error::Code>(status.code()));
   response->mutable_status()->set_error_message(std::string(status.message()));

@@ -15,13 +15,15 @@
 // Thread safety: the methods run concurrently on gRPC's threads; all state is in
 // the (thread-safe) ModelManager. Calls arriving once the CallGate is closed
 // (shutdown) are refused with UNAVAILABLE, and calls beyond the Admission
-// bound with RESOURCE_EXHAUSTED; a call is inside both from its arrival until
-// its answer is handed to gRPC.
+// bound with RESOURCE_EXHAUSTED; a call counts against the bound from its
+// arrival until its answer is computed, and is inside the gate until the
+// answer is handed to gRPC.
 #ifndef SWAPSERVE_SERVER_SERVICES_H_
 #define SWAPSERVE_SERVER_SERVICES_H_
 
 #include <functional>
 
+#include "server/admin_auth.h"
 #include "server/admission.h"
 #include "server/batching/batcher.h"
 #include "server/blocking_pool.h"
@@ -106,10 +108,11 @@ class PredictionServiceImpl final
 
 class ModelServiceImpl final : public tensorflow::serving::ModelService::Service {
  public:
-  // `apply` installs a new config (validating it) — the Server's own reload path.
-  ModelServiceImpl(ModelManager* manager, CallGate* gate,
+  // `apply` installs a new config (validating it) — the Server's own reload
+  // path; HandleReloadConfigRequest needs the admin token (`auth`) if set.
+  ModelServiceImpl(ModelManager* manager, CallGate* gate, const AdminAuth* auth,
                    std::function<absl::Status(const tensorflow::serving::ModelServerConfig&)> apply)
-      : manager_(manager), gate_(gate), apply_(std::move(apply)) {}
+      : manager_(manager), gate_(gate), auth_(auth), apply_(std::move(apply)) {}
 
   grpc::Status GetModelStatus(grpc::ServerContext* context,
                               const tensorflow::serving::GetModelStatusRequest* request,
@@ -121,6 +124,7 @@ class ModelServiceImpl final : public tensorflow::serving::ModelService::Service
  private:
   ModelManager* manager_;
   CallGate* gate_;
+  const AdminAuth* auth_;
   std::function<absl::Status(const tensorflow::serving::ModelServerConfig&)> apply_;
 };
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -32,6 +33,19 @@ std::string ReadIfExists(const std::string& path) {
 }
 
 }  // namespace
+
+std::unique_ptr<Daemon> Daemon::StartForMemory(const std::vector<std::string>& flags, bool rest) {
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  const std::string saved = asan ? asan : "";
+  setenv("ASAN_OPTIONS", absl::StrCat(saved, ":quarantine_size_mb=0").c_str(), 1);
+  std::unique_ptr<Daemon> d = Start(flags, rest);
+  if (asan) {
+    setenv("ASAN_OPTIONS", saved.c_str(), 1);
+  } else {
+    unsetenv("ASAN_OPTIONS");
+  }
+  return d;
+}
 
 std::unique_ptr<Daemon> Daemon::Start(const std::vector<std::string>& flags, bool rest) {
   if (rest) {

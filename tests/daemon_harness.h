@@ -25,6 +25,11 @@ class Daemon {
   // also --rest_api_port on a free port) and waits for its port; returns null
   // (after an ADD_FAILURE with the log) if it does not come up.
   static std::unique_ptr<Daemon> Start(const std::vector<std::string>& flags, bool rest = false);
+  // Start() with AddressSanitizer's quarantine of freed memory off (in an ASan
+  // build), so that freed blocks are reused: for tests that bound the daemon's
+  // resident memory, which the quarantine would otherwise hold.
+  static std::unique_ptr<Daemon> StartForMemory(const std::vector<std::string>& flags,
+                                                bool rest = false);
   ~Daemon();  // SIGKILL if still running
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }

@@ -21,9 +21,9 @@ namespace tfs = tensorflow::serving;
 
 TEST(ServerAdmissionTest, CallsBeyondTheBoundAreRefusedAtOnce) {
   SS_REQUIRE_FIXTURE(base, "tf_serving/saved_model_half_plus_two_cpu");
-  auto d = Daemon::Start({"--model_name=hp2", "--model_base_path=" + base, "--testing_hooks",
-                          "--max_concurrent_requests=2"},
-                         /*rest=*/true);
+  auto d = Daemon::StartForMemory({"--model_name=hp2", "--model_base_path=" + base,
+                                   "--testing_hooks", "--max_concurrent_requests=2"},
+                                  /*rest=*/true);
   ASSERT_NE(d, nullptr);
   const tfs::PredictRequest small = FloatRequest("hp2", "x", {3}, {1, 2, 5});
 

@@ -4,7 +4,6 @@
 // weight sets' pages to the kernel (malloc_trim), each swap kept ~1.5 MB
 // resident, without bound. Under ASan the daemon runs with no allocator
 // quarantine, so freed blocks are reused there too.
-#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -51,11 +50,8 @@ TEST(SwapMemoryTest, SixtySwapsKeepTheResidentSetBounded) {
     ASSERT_EQ(std::rename((dir + "/checkpoint.tmp").c_str(), (dir + "/checkpoint").c_str()), 0);
   };
   point_at(0);
-  const char* asan = std::getenv("ASAN_OPTIONS");
-  setenv("ASAN_OPTIONS", absl::StrCat(asan ? asan : "", ":quarantine_size_mb=0").c_str(), 1);
-  auto d = Daemon::Start({"--model_name=mlp", "--model_base_path=" + model,
-                          "--checkpoint_dir=" + dir});
-  if (asan) setenv("ASAN_OPTIONS", asan, 1); else unsetenv("ASAN_OPTIONS");
+  auto d = Daemon::StartForMemory({"--model_name=mlp", "--model_base_path=" + model,
+                                   "--checkpoint_dir=" + dir});
   ASSERT_NE(d, nullptr);
   int64_t warm_kib = 0;
   for (int k = 1; k <= 70; ++k) {
