@@ -5,6 +5,7 @@
 #include <memory>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/args.h"
@@ -23,7 +24,10 @@
 namespace swapserve::cli {
 
 const char kRemoteUsage[] =
-    "remote commands (--server HOST:PORT, default localhost:8500; --timeout SECONDS):\n"
+    "remote commands (--server HOST:PORT, default localhost:8500; --timeout SECONDS;\n"
+    "  --admin_token_file F sends F's token as 'authorization: Bearer', which a daemon\n"
+    "  started with --admin_token_file needs for reload-config and checkpoints\n"
+    "  pin|unpin|rollback):\n"
     "  predict --model M [--version N | --label L] [--signature S] --input F.json\n"
     "       [--output F]    Predict; input/output JSON as for `run`\n"
     "  classify|regress --model M [...] --input F.json\n"
@@ -98,10 +102,12 @@ nlohmann::json ProtoJson(const google::protobuf::Message& m) {
 struct Call {
   std::shared_ptr<grpc::Channel> channel;
   int timeout_seconds = 30;
+  std::string authorization;  // "Bearer <token>" with --admin_token_file
 
   std::unique_ptr<grpc::ClientContext> Context() const {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_seconds));
+    if (!authorization.empty()) context->AddMetadata("authorization", authorization);
     return context;
   }
 };
@@ -112,6 +118,11 @@ absl::StatusOr<Call> Connect(const Args& args) {
     if (!absl::SimpleAtoi(*t, &call.timeout_seconds) || call.timeout_seconds <= 0) {
       return absl::InvalidArgumentError("--timeout must be a positive number of seconds");
     }
+  }
+  if (auto file = args.Get("admin_token_file")) {
+    absl::StatusOr<std::string> token = ReadText(*file);
+    if (!token.ok()) return token.status();
+    call.authorization = absl::StrCat("Bearer ", absl::StripAsciiWhitespace(*token));
   }
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(-1);
@@ -397,7 +408,7 @@ bool IsRemoteCommand(const std::string& command) {
 
 int RunRemoteCommand(const std::string& command, const std::vector<std::string>& words) {
   auto args = Args::Parse(words, {"server", "timeout", "model", "version", "label", "signature",
-                                  "input", "output", "service", "count"},
+                                  "input", "output", "service", "count", "admin_token_file"},
                           {});
   if (!args.ok()) return Fail(std::string(args.status().message()), 2);
   if (command != "reload-config" && command != "checkpoints" && !args->positional().empty()) {

@@ -20,24 +20,33 @@ grpc::Status AdminServiceImpl::ListCheckpoints(grpc::ServerContext*,
   return ToGrpcStatus(server::ListCheckpoints(*manager_, *events_, *request, response));
 }
 
-grpc::Status AdminServiceImpl::Pin(grpc::ServerContext*, const admin::PinRequest* request,
+grpc::Status AdminServiceImpl::Pin(grpc::ServerContext* context, const admin::PinRequest* request,
                                    admin::ServingState* response) {
   CallGuard guard(gate_);
   if (!guard.entered()) return kShuttingDown;
+  if (absl::Status s = auth_->Check(AuthorizationOf(*context), "CheckpointAdmin.Pin"); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   return ToGrpcStatus(PinCheckpoint(*manager_, *request, response));
 }
 
-grpc::Status AdminServiceImpl::Unpin(grpc::ServerContext*, const admin::UnpinRequest* request,
+grpc::Status AdminServiceImpl::Unpin(grpc::ServerContext* context, const admin::UnpinRequest* request,
                                      admin::ServingState* response) {
   CallGuard guard(gate_);
   if (!guard.entered()) return kShuttingDown;
+  if (absl::Status s = auth_->Check(AuthorizationOf(*context), "CheckpointAdmin.Unpin"); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   return ToGrpcStatus(UnpinCheckpoint(*manager_, *request, response));
 }
 
-grpc::Status AdminServiceImpl::Rollback(grpc::ServerContext*, const admin::RollbackRequest* request,
+grpc::Status AdminServiceImpl::Rollback(grpc::ServerContext* context, const admin::RollbackRequest* request,
                                         admin::ServingState* response) {
   CallGuard guard(gate_);
   if (!guard.entered()) return kShuttingDown;
+  if (absl::Status s = auth_->Check(AuthorizationOf(*context), "CheckpointAdmin.Rollback"); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   return ToGrpcStatus(RollbackCheckpoint(*manager_, *request, response));
 }
 

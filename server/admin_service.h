@@ -3,11 +3,15 @@
 // Unpin, Rollback, and a Watch stream of events. Each call addresses a model by
 // name and acts on the follower of its highest available version.
 //
+// Pin, Unpin and Rollback change what is served: with an admin token
+// (admin_auth.h) they need it; ListCheckpoints and Watch never do.
+//
 // Thread safety: the methods run concurrently on gRPC's threads; state lives in
 // the ModelManager, the followers and the EventLog (all thread-safe).
 #ifndef SWAPSERVE_SERVER_ADMIN_SERVICE_H_
 #define SWAPSERVE_SERVER_ADMIN_SERVICE_H_
 
+#include "server/admin_auth.h"
 #include "server/call_gate.h"
 #include "server/event_log.h"
 #include "server/model_manager.h"
@@ -17,8 +21,8 @@ namespace swapserve::server {
 
 class AdminServiceImpl final : public swapserve::admin::v1::CheckpointAdmin::Service {
  public:
-  AdminServiceImpl(ModelManager* manager, EventLog* events, CallGate* gate)
-      : manager_(manager), events_(events), gate_(gate) {}
+  AdminServiceImpl(ModelManager* manager, EventLog* events, CallGate* gate, const AdminAuth* auth)
+      : manager_(manager), events_(events), gate_(gate), auth_(auth) {}
 
   grpc::Status ListCheckpoints(grpc::ServerContext* context,
                                const swapserve::admin::v1::ListCheckpointsRequest* request,
@@ -40,6 +44,7 @@ class AdminServiceImpl final : public swapserve::admin::v1::CheckpointAdmin::Ser
   ModelManager* manager_;
   EventLog* events_;
   CallGate* gate_;
+  const AdminAuth* auth_;
 };
 
 }  // namespace swapserve::server

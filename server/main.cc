@@ -91,6 +91,10 @@ ABSL_FLAG(int32_t, max_concurrent_requests, 0,
           "Most inference calls (Predict, Classify, Regress, metadata; gRPC and REST "
           "together) in progress at once; beyond it a call is refused at once with "
           "RESOURCE_EXHAUSTED (HTTP 429). 0: no bound.");
+ABSL_FLAG(std::string, admin_token_file, "",
+          "A file holding a bearer token: calls that change what is served (checkpoint "
+          "pin/unpin/rollback, HandleReloadConfigRequest, their REST forms) then need "
+          "'authorization: Bearer <token>'. Empty: they are open, as in TF Serving.");
 ABSL_FLAG(bool, testing_hooks, false,
           "For swapserve's own tests only: a Predict/Classify/Regress/metadata call "
           "with metadata swapserve-testing-hold-ms waits that long inside its handler.");
@@ -147,6 +151,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   o.testing_hooks = absl::GetFlag(FLAGS_testing_hooks);
   o.enable_echo = absl::GetFlag(FLAGS_enable_echo);
   o.max_concurrent_requests = absl::GetFlag(FLAGS_max_concurrent_requests);
+  o.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
   if (o.max_concurrent_requests < 0) {
     return absl::InvalidArgumentError("--max_concurrent_requests must be 0 (no bound) or more");
   }

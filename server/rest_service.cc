@@ -305,12 +305,20 @@ HttpResponse RestService::Handle(const HttpRequest& request) const {
                          !(route->method.empty() && route->subresource.empty());
   const bool admitted = !inference || admission_->TryEnter();
   if (testing_hooks_ && admitted) HoldForTesting(request);
+  // The checkpoint routes' POSTs (pin, unpin, rollback) change what is served.
+  absl::Status authorized;
+  if (route.ok() && route->subresource == "checkpoints" && request.method == "POST") {
+    const absl::string_view header = request.Header(kAuthorizationKey);
+    authorized = auth_->Check(header.empty() ? std::nullopt : std::optional(header),
+                              absl::StrCat("POST ", request.path));
+  }
   AnsweredBy answered;
   absl::StatusOr<std::string> body =
-      !route.ok()  ? route.status()
-      : !admitted ? absl::StatusOr<std::string>(admission_->Refusal())
-                  : Dispatch(*manager_, *events_, request, *route, Execution{batcher_, {}},
-                             &answered);
+      !route.ok()       ? route.status()
+      : !admitted       ? absl::StatusOr<std::string>(admission_->Refusal())
+      : !authorized.ok() ? absl::StatusOr<std::string>(authorized)
+                        : Dispatch(*manager_, *events_, request, *route, Execution{batcher_, {}},
+                                   &answered);
   if (inference && admitted) admission_->Exit();
   if (!answered.checkpoint.empty()) {
     response.headers.emplace_back(kCheckpointKey, answered.checkpoint);

@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "server/batching/batcher.h"
+#include "server/admin_auth.h"
 #include "server/admission.h"
 #include "server/event_log.h"
 #include "server/metrics.h"
@@ -49,11 +50,14 @@ class RestService {
   // :predict, :classify and :regress run through (null: each call alone).
   // `admission`: the bound on inference calls in progress (shared with gRPC);
   // :predict, :classify, :regress and /metadata beyond it get 429 at once.
+  // `auth`: the admin token the checkpoint routes' POSTs need (if set).
   RestService(const ModelManager* manager, const EventLog* events, Admission* admission,
-              Metrics* metrics, batching::Batcher* batcher, bool testing_hooks)
+              const AdminAuth* auth, Metrics* metrics, batching::Batcher* batcher,
+              bool testing_hooks)
       : manager_(manager),
         events_(events),
         admission_(admission),
+        auth_(auth),
         metrics_(metrics),
         batcher_(batcher),
         testing_hooks_(testing_hooks) {}
@@ -64,6 +68,7 @@ class RestService {
   const ModelManager* manager_;
   const EventLog* events_;
   Admission* admission_;
+  const AdminAuth* auth_;
   Metrics* metrics_;
   batching::Batcher* batcher_;
   const bool testing_hooks_;

@@ -55,12 +55,13 @@ Server::Server(ServerOptions options)
       prediction_service_(&manager_, &gate_, &admission_, metrics_.get(), batcher_.get(),
                           blocking_.get(),
                           options_.batching.has_value(), options_.testing_hooks),
-      model_service_(&manager_, &gate_, [this](const tensorflow::serving::ModelServerConfig& c) {
-        return ApplyConfig(c);
-      }),
-      admin_service_(&manager_, &events_, &gate_),
-      rest_service_(&manager_, &events_, &admission_, metrics_.get(), batcher_.get(),
-                    options_.testing_hooks) {}
+      model_service_(&manager_, &gate_, &admin_auth_,
+                     [this](const tensorflow::serving::ModelServerConfig& c) {
+                       return ApplyConfig(c);
+                     }),
+      admin_service_(&manager_, &events_, &gate_, &admin_auth_),
+      rest_service_(&manager_, &events_, &admission_, &admin_auth_, metrics_.get(),
+                    batcher_.get(), options_.testing_hooks) {}
 
 // Every batch, from any batcher, in the metrics.
 batching::BatchObserver Server::RecordBatches() {
@@ -100,6 +101,16 @@ rest::HttpResponse Server::HandleHttp(const rest::HttpRequest& request) {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   std::unique_ptr<Server> server(new Server(std::move(options)));
   ServerOptions& o = server->options_;
+  if (!o.admin_token_file.empty()) {
+    absl::StatusOr<AdminAuth> auth = AdminAuth::FromFile(o.admin_token_file);
+    if (!auth.ok()) return auth.status();
+    server->admin_auth_ = *std::move(auth);
+    LOG(INFO) << "Admin calls need the bearer token of " << o.admin_token_file;
+  } else {
+    LOG(WARNING) << "Admin calls (checkpoint pin/unpin/rollback, HandleReloadConfigRequest) are "
+                    "unauthenticated: anyone who reaches the ports can change what is served "
+                    "(--admin_token_file requires a bearer token)";
+  }
   if (!o.model_config_file.empty()) {
     absl::StatusOr<tensorflow::serving::ModelServerConfig> config =
         ReadModelServerConfig(o.model_config_file);

@@ -67,6 +67,8 @@ struct ServerOptions {
   bool enable_echo = false;    // serve the benchmark floor (echo_service.h)
   // Inference calls in progress at once, both fronts (admission.h); 0: no bound.
   int max_concurrent_requests = 0;
+  // The bearer token file admin calls need (admin_auth.h); empty: none.
+  std::string admin_token_file;
 };
 
 // The path metrics are served at when a MonitoringConfig enables them without one.
@@ -97,6 +99,7 @@ class Server {
   ModelManager manager_;
   CallGate gate_;
   Admission admission_;
+  AdminAuth admin_auth_;  // read from options_.admin_token_file by Start()
   // With options_.batching unless per-model; outlives the fronts.
   std::unique_ptr<batching::Batcher> batcher_;
   // Where calls that may block run (with batching or testing hooks); outlives
