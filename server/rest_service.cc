@@ -313,12 +313,16 @@ HttpResponse RestService::Handle(const HttpRequest& request) const {
                               absl::StrCat("POST ", request.path));
   }
   AnsweredBy answered;
-  absl::StatusOr<std::string> body =
-      !route.ok()       ? route.status()
-      : !admitted       ? absl::StatusOr<std::string>(admission_->Refusal())
-      : !authorized.ok() ? absl::StatusOr<std::string>(authorized)
-                        : Dispatch(*manager_, *events_, request, *route, Execution{batcher_, {}},
-                                   &answered);
+  absl::StatusOr<std::string> body;
+  if (!route.ok()) {
+    body = route.status();
+  } else if (!admitted) {
+    body = admission_->Refusal();
+  } else if (!authorized.ok()) {
+    body = authorized;
+  } else {
+    body = Dispatch(*manager_, *events_, request, *route, Execution{batcher_, {}}, &answered);
+  }
   if (inference && admitted) admission_->Exit();
   if (!answered.checkpoint.empty()) {
     response.headers.emplace_back(kCheckpointKey, answered.checkpoint);
