@@ -1,5 +1,5 @@
 // The daemon's REST front against hostile and unlucky clients: malformed JSON,
-// 10,000-deep nesting, invalid UTF-8, an oversized body, a truncated body, a
+// 10,000-deep nesting, invalid UTF-8, numbers that crash RapidJSON, an oversized body, a truncated body, a
 // slowloris client, a flood of idle connections — after each, a good request
 // still succeeds — plus CORS and the SIGTERM drain over HTTP.
 #include <signal.h>
@@ -71,6 +71,29 @@ TEST(ServerRestHostileTest, BadBodiesAreErrorsAndTheDaemonKeepsServing) {
   EXPECT_EQ(utf8.code, 400);
   EXPECT_FALSE(ErrorOf(utf8).empty()) << utf8.body;
   ExpectGoodRequestSucceeds(*daemon);
+
+  // Numbers that crashed RapidJSON 1.1.0's strtod (found by rest_json_fuzz):
+  // "0." and ~330 zeros, with or without digits after them, or fewer zeros
+  // and a negative exponent. Refused before parsing; the classify route too.
+  for (const std::string& tiny :
+       {"0." + std::string(400, '0') + "7125601678005487388", "0." + std::string(600, '0'),
+        "-0." + std::string(400, '0') + "7", "0." + std::string(300, '0') + "7e-60"}) {
+    Reply r = Post(*daemon, R"({"instances": [)" + tiny + "]}");
+    EXPECT_EQ(r.code, 400) << tiny.size() << " " << r.exit_code << r.err;
+    EXPECT_TRUE(absl::StrContains(ErrorOf(r), "zeros after its decimal point")) << r.body;
+  }
+  Reply classify = Curl(absl::StrCat(
+      "--data-binary '{\"examples\": [{\"x\": 0.", std::string(400, '0'), "1}]}' ",
+      daemon->Url("/v1/models/hp2:classify")));
+  EXPECT_EQ(classify.code, 400) << classify.exit_code << classify.err;
+  EXPECT_TRUE(absl::StrContains(ErrorOf(classify), "zeros after its decimal point"))
+      << classify.body;
+  ExpectGoodRequestSucceeds(*daemon);
+  // Small numbers JSON writers produce still parse, exactly.
+  Reply small = Post(*daemon, R"({"instances": [0.)" + std::string(40, '0') + "4, 3e-300]}");
+  EXPECT_EQ(small.code, 200) << small.body;
+  EXPECT_EQ(json::parse(small.body, nullptr, false), json::parse(R"({"predictions": [2.0, 2.0]})"))
+      << small.body;
 
   // Over --max_message_bytes: 413 from the transport, before any parsing.
   std::string huge = R"({"instances": [)";

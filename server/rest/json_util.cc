@@ -2,11 +2,13 @@
 // thread-safe.
 #include "server/rest/json_util.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "model/tensor.h"
+#include "model/util/status_macros.h"
 #include "rapidjson/error/en.h"
 #include "rapidjson/memorystream.h"
 #include "rapidjson/reader.h"
@@ -24,6 +26,65 @@ constexpr size_t kMaxValueInMessage = 256;
 constexpr unsigned kParseFlags =
     rapidjson::kParseNanAndInfFlag | rapidjson::kParseFullPrecisionFlag |
     rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+
+// RapidJSON 1.1.0's full-precision strtod leaves the zeros right after a
+// decimal point out of its underflow check: `0.` and some 330 zeros (then any
+// digits, or none) make it index its power-of-ten table billions of entries
+// out of bounds, a crash of the daemon for one request (found by
+// rest_json_fuzz, fuzz/crashes/rest_json_fuzz/). Such a literal is refused
+// before RapidJSON sees it: more than kMaxFractionZeros zeros after `0.`, or a
+// first digit below 1e-kMinDecimalExponent once its exponent is applied
+// (under the smallest double, 4.9e-324, so nothing a JSON writer produces;
+// they write 1e-300). Strings are skipped; malformed numbers are left to the
+// parser.
+constexpr int64_t kMaxFractionZeros = 300;
+constexpr int64_t kMinDecimalExponent = 320;
+
+absl::Status CheckNumberLiterals(absl::string_view body) {
+  const auto digit = [&](size_t i) { return i < body.size() && body[i] >= '0' && body[i] <= '9'; };
+  size_t i = 0;
+  while (i < body.size()) {
+    const char c = body[i];
+    if (c == '"') {  // skip the string, escapes included
+      for (++i; i < body.size() && body[i] != '"'; ++i) {
+        if (body[i] == '\\') ++i;
+      }
+      ++i;
+      continue;
+    }
+    if (c != '-' && !digit(i)) {
+      ++i;
+      continue;
+    }
+    const size_t start = i;
+    if (body[i] == '-') ++i;
+    const bool zero_integer = i < body.size() && body[i] == '0' && !digit(i + 1);
+    while (digit(i)) ++i;
+    int64_t zeros = 0;
+    if (i < body.size() && body[i] == '.') {
+      ++i;
+      for (; i < body.size() && body[i] == '0'; ++i) ++zeros;
+      while (digit(i)) ++i;
+    }
+    int64_t exponent = 0;
+    if (i < body.size() && (body[i] == 'e' || body[i] == 'E')) {
+      ++i;
+      const bool negative = i < body.size() && body[i] == '-';
+      if (i < body.size() && (body[i] == '-' || body[i] == '+')) ++i;
+      for (; digit(i); ++i) exponent = std::min<int64_t>(exponent * 10 + (body[i] - '0'), 1 << 20);
+      if (negative) exponent = -exponent;
+    }
+    if (zero_integer && zeros > 0 &&
+        (zeros > kMaxFractionZeros || exponent - zeros - 1 < -kMinDecimalExponent)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "JSON Parse error: number with ", zeros,
+          " zeros after its decimal point is out of range (write it with an exponent) at offset: ",
+          start));
+    }
+    if (i == start) ++i;
+  }
+  return absl::OkStatus();
+}
 
 // Forwards the reader's events to the document, refusing nesting deeper than
 // kMaxJsonDepth (the decoder recurses over the DOM). Stops the parse at the
@@ -142,6 +203,7 @@ void AppendValue(std::string* out, const JsonValue& v) {
 }  // namespace
 
 absl::Status ParseBody(absl::string_view body, JsonDocument* doc) {
+  RETURN_IF_ERROR(CheckNumberLiterals(body));
   rapidjson::MemoryStream bytes(body.data(), body.size());
   rapidjson::Reader reader;
   DepthBound bound(doc);
