@@ -27,7 +27,9 @@ const char kRemoteUsage[] =
     "remote commands (--server HOST:PORT, default localhost:8500; --timeout SECONDS;\n"
     "  --admin_token_file F sends F's token as 'authorization: Bearer', which a daemon\n"
     "  started with --admin_token_file needs for reload-config and checkpoints\n"
-    "  pin|unpin|rollback):\n"
+    "  pin|unpin|rollback; --ssl_ca_file CA.pem speaks TLS to a daemon started with\n"
+    "  --ssl_config_file, trusting CA.pem, and --ssl_cert_file/--ssl_key_file present\n"
+    "  a client certificate for its client_verify):\n"
     "  predict --model M [--version N | --label L] [--signature S] --input F.json\n"
     "       [--output F]    Predict; input/output JSON as for `run`\n"
     "  classify|regress --model M [...] --input F.json\n"
@@ -112,6 +114,33 @@ struct Call {
   }
 };
 
+// Plaintext, or TLS with --ssl_ca_file (and a client certificate with
+// --ssl_cert_file + --ssl_key_file): the server's name is checked against its
+// certificate as gRPC does, from --server's host.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const Args& args) {
+  const auto ca = args.Get("ssl_ca_file");
+  const auto cert = args.Get("ssl_cert_file");
+  const auto key = args.Get("ssl_key_file");
+  if (!ca && !cert && !key) return grpc::InsecureChannelCredentials();
+  if (!ca) return absl::InvalidArgumentError("--ssl_cert_file/--ssl_key_file need --ssl_ca_file");
+  if (cert.has_value() != key.has_value()) {
+    return absl::InvalidArgumentError("--ssl_cert_file and --ssl_key_file go together");
+  }
+  grpc::SslCredentialsOptions ssl;
+  absl::StatusOr<std::string> text = ReadText(*ca);
+  if (!text.ok()) return text.status();
+  ssl.pem_root_certs = *std::move(text);
+  if (cert) {
+    text = ReadText(*cert);
+    if (!text.ok()) return text.status();
+    ssl.pem_cert_chain = *std::move(text);
+    text = ReadText(*key);
+    if (!text.ok()) return text.status();
+    ssl.pem_private_key = *std::move(text);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
 absl::StatusOr<Call> Connect(const Args& args) {
   Call call;
   if (auto t = args.Get("timeout")) {
@@ -124,10 +153,12 @@ absl::StatusOr<Call> Connect(const Args& args) {
     if (!token.ok()) return token.status();
     call.authorization = absl::StrCat("Bearer ", absl::StripAsciiWhitespace(*token));
   }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = Credentials(args);
+  if (!credentials.ok()) return credentials.status();
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(-1);
   call.channel = grpc::CreateCustomChannel(args.Get("server").value_or("localhost:8500"),
-                                           grpc::InsecureChannelCredentials(), channel_args);
+                                           *credentials, channel_args);
   return call;
 }
 
@@ -408,7 +439,8 @@ bool IsRemoteCommand(const std::string& command) {
 
 int RunRemoteCommand(const std::string& command, const std::vector<std::string>& words) {
   auto args = Args::Parse(words, {"server", "timeout", "model", "version", "label", "signature",
-                                  "input", "output", "service", "count", "admin_token_file"},
+                                  "input", "output", "service", "count", "admin_token_file",
+                                  "ssl_ca_file", "ssl_cert_file", "ssl_key_file"},
                           {});
   if (!args.ok()) return Fail(std::string(args.status().message()), 2);
   if (command != "reload-config" && command != "checkpoints" && !args->positional().empty()) {

@@ -77,4 +77,20 @@ absl::StatusOr<batching::BatchingOptions> ReadBatchingOptions(const std::string&
   return options;
 }
 
+absl::StatusOr<tensorflow::serving::SSLConfig> ReadSslConfig(const std::string& path) {
+  std::string text;
+  RETURN_IF_ERROR(ReadFileToString(path, kMaxConfigBytes, &text));
+  ASSIGN_OR_RETURN(tensorflow::serving::SSLConfig config,
+                   ParseText<tensorflow::serving::SSLConfig>(text, path, "SSLConfig"));
+  if (config.server_key().empty() || config.server_cert().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": server_key and server_cert (PEM contents) are both required"));
+  }
+  if (config.client_verify() && config.custom_ca().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": client_verify needs custom_ca, the CA that client certificates must chain to"));
+  }
+  return config;
+}
+
 }  // namespace swapserve::server

@@ -1,7 +1,7 @@
 // Reading a --model_config_file (a ModelServerConfig), a
-// --monitoring_config_file (a MonitoringConfig) and a --batching_parameters_file
-// (BatchingParameters), in protobuf text format, as tensorflow_model_server
-// reads them. Stateless, thread-safe.
+// --monitoring_config_file (a MonitoringConfig), a --batching_parameters_file
+// (BatchingParameters) and an --ssl_config_file (SSLConfig), in protobuf text
+// format, as tensorflow_model_server reads them. Stateless, thread-safe.
 #ifndef SWAPSERVE_SERVER_CONFIG_FILE_H_
 #define SWAPSERVE_SERVER_CONFIG_FILE_H_
 
@@ -11,6 +11,7 @@
 #include "server/batching/batcher.h"
 #include "tensorflow_serving/config/model_server_config.pb.h"
 #include "tensorflow_serving/config/monitoring_config.pb.h"
+#include "tensorflow_serving/config/ssl_config.pb.h"
 #include "tensorflow_serving/servables/tensorflow/session_bundle_config.pb.h"
 
 namespace swapserve::server {
@@ -31,6 +32,11 @@ absl::StatusOr<tensorflow::serving::MonitoringConfig> ReadMonitoringConfig(const
 // Serving's defaults and checks; errors as for the model config, or prefixed
 // with the path.
 absl::StatusOr<batching::BatchingOptions> ReadBatchingOptions(const std::string& path);
+
+// An SSLConfig with server_key and server_cert set, and custom_ca when
+// client_verify is; errors as for the model config. The PEM contents are
+// checked by the TLS context (rest/tls_context.h), not here.
+absl::StatusOr<tensorflow::serving::SSLConfig> ReadSslConfig(const std::string& path);
 
 }  // namespace swapserve::server
 

@@ -95,6 +95,10 @@ ABSL_FLAG(std::string, admin_token_file, "",
           "A file holding a bearer token: calls that change what is served (checkpoint "
           "pin/unpin/rollback, HandleReloadConfigRequest, their REST forms) then need "
           "'authorization: Bearer <token>'. Empty: they are open, as in TF Serving.");
+ABSL_FLAG(std::string, ssl_config_file, "",
+          "A text-format SSLConfig (server_key, server_cert, custom_ca: PEM contents; "
+          "client_verify: mutual TLS): gRPC and REST then accept TLS connections only. "
+          "Empty: plaintext.");
 ABSL_FLAG(bool, testing_hooks, false,
           "For swapserve's own tests only: a Predict/Classify/Regress/metadata call "
           "with metadata swapserve-testing-hold-ms waits that long inside its handler.");
@@ -152,6 +156,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   o.enable_echo = absl::GetFlag(FLAGS_enable_echo);
   o.max_concurrent_requests = absl::GetFlag(FLAGS_max_concurrent_requests);
   o.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
+  o.ssl_config_file = absl::GetFlag(FLAGS_ssl_config_file);
   if (o.max_concurrent_requests < 0) {
     return absl::InvalidArgumentError("--max_concurrent_requests must be 0 (no bound) or more");
   }

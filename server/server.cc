@@ -7,6 +7,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "model/ops/gemm.h"
 #include "model/util/file.h"
@@ -98,6 +99,39 @@ rest::HttpResponse Server::HandleHttp(const rest::HttpRequest& request) {
   return rest_service_.Handle(request);
 }
 
+namespace {
+
+// The credentials of both ports: plaintext without an SSL config; else TLS for
+// gRPC (TF Serving's mapping of SSLConfig) and the REST front's TLS context,
+// whose construction checks every PEM field first.
+struct Credentials {
+  std::shared_ptr<grpc::ServerCredentials> grpc;
+  std::shared_ptr<rest::TlsContext> rest;
+};
+
+absl::StatusOr<Credentials> ReadCredentials(const std::string& ssl_config_file) {
+  if (ssl_config_file.empty()) return Credentials{grpc::InsecureServerCredentials(), nullptr};
+  absl::StatusOr<tensorflow::serving::SSLConfig> config = ReadSslConfig(ssl_config_file);
+  if (!config.ok()) return config.status();
+  absl::StatusOr<std::shared_ptr<rest::TlsContext>> rest = rest::TlsContext::Create(
+      {config->server_key(), config->server_cert(), config->custom_ca(), config->client_verify()});
+  if (!rest.ok()) {
+    return absl::Status(rest.status().code(),
+                        absl::StrCat(ssl_config_file, ": ", rest.status().message()));
+  }
+  grpc::SslServerCredentialsOptions ssl(
+      config->client_verify() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                              : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_root_certs = config->custom_ca();
+  ssl.pem_key_cert_pairs.push_back({config->server_key(), config->server_cert()});
+  LOG(INFO) << "TLS on every port from " << ssl_config_file
+            << (config->client_verify() ? " (mutual: clients need a certificate from custom_ca)"
+                                        : "");
+  return Credentials{grpc::SslServerCredentials(ssl), *std::move(rest)};
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   std::unique_ptr<Server> server(new Server(std::move(options)));
   ServerOptions& o = server->options_;
@@ -111,6 +145,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
                     "unauthenticated: anyone who reaches the ports can change what is served "
                     "(--admin_token_file requires a bearer token)";
   }
+  absl::StatusOr<Credentials> credentials = ReadCredentials(o.ssl_config_file);
+  if (!credentials.ok()) return credentials.status();
   if (!o.model_config_file.empty()) {
     absl::StatusOr<tensorflow::serving::ModelServerConfig> config =
         ReadModelServerConfig(o.model_config_file);
@@ -123,7 +159,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat(o.listen_address, ":", o.port),
-                           grpc::InsecureServerCredentials(), &server->port_);
+                           credentials->grpc, &server->port_);
   // gRPC sets SO_REUSEPORT by default: a second daemon on the same port would
   // start and silently split the connections with the first.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -143,7 +179,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", o.listen_address, ":", o.port));
   }
-  LOG(INFO) << "Serving gRPC on " << o.listen_address << ":" << server->port_;
+  const char* tls = o.ssl_config_file.empty() ? "" : " (TLS)";
+  LOG(INFO) << "Serving gRPC" << tls << " on " << o.listen_address << ":" << server->port_;
   if (o.rest_port > 0) {
     rest::HttpServerOptions http;
     http.address = o.listen_address;
@@ -154,11 +191,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     http.timeout = o.rest_timeout;
     http.max_body_bytes = static_cast<size_t>(o.max_message_bytes);
     http.enable_cors = o.rest_enable_cors;
+    http.tls = credentials->rest;
     absl::StatusOr<std::unique_ptr<rest::HttpServer>> started = rest::HttpServer::Start(
         http, [s = server.get()](const rest::HttpRequest& r) { return s->HandleHttp(r); });
     if (!started.ok()) return started.status();
     server->http_server_ = *std::move(started);
-    LOG(INFO) << "Serving REST on " << o.listen_address << ":" << server->http_server_->port()
+    LOG(INFO) << "Serving REST" << (o.ssl_config_file.empty() ? "" : " (HTTPS)") << " on "
+              << o.listen_address << ":" << server->http_server_->port()
               << " (" << http.num_threads << " threads)";
     if (server->metrics_ != nullptr) LOG(INFO) << "Prometheus metrics at " << o.metrics_path;
   }

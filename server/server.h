@@ -4,6 +4,8 @@
 // configured model has an available version), server reflection, and the
 // checkpoint admin service (swapserve.admin.v1) for followed directories; and,
 // with a rest_port, TF Serving's REST API (rest_service.h) on its own port.
+// With an ssl_config_file, both ports speak only TLS (mutual TLS with
+// client_verify), from one SSLConfig checked in full before either listens.
 //
 // Start() loads the configured models (one poll round) before it listens, so the
 // first request finds them. Shutdown() turns health to NOT_SERVING, refuses new
@@ -69,6 +71,9 @@ struct ServerOptions {
   int max_concurrent_requests = 0;
   // The bearer token file admin calls need (admin_auth.h); empty: none.
   std::string admin_token_file;
+  // TF Serving's --ssl_config_file (an SSLConfig): TLS on the gRPC port and,
+  // beyond TF Serving, on the REST port too; empty: plaintext on both.
+  std::string ssl_config_file;
 };
 
 // The path metrics are served at when a MonitoringConfig enables them without one.

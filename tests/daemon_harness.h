@@ -32,6 +32,7 @@ class Daemon {
                                                 bool rest = false);
   ~Daemon();  // SIGKILL if still running
 
+  int port() const { return port_; }  // gRPC's
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int rest_port() const { return rest_port_; }
   // 'http://127.0.0.1:<rest port><path>', quoted for a shell (curl's argument).

@@ -2,6 +2,8 @@
 #include "server/rest/http_server.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -9,12 +11,14 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -179,6 +183,25 @@ absl::StatusOr<int> OpenListeningSocket(const std::string& address, int port) {
   return fd;
 }
 
+// evhttp's bufferevent factory under TLS: each accepted connection gets an
+// OpenSSL bufferevent in the accepting state (evhttp sets its socket). A client
+// that closes without TLS's close_notify is an ordinary close for HTTP/1.1.
+bufferevent* NewTlsBufferevent(event_base* base, void* ctx) {
+  SSL* ssl = SSL_new(static_cast<SSL_CTX*>(ctx));
+  bufferevent* bev =
+      ssl == nullptr ? nullptr
+                     : bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE);
+  if (bev == nullptr) {
+    // evhttp would fall back to a plaintext connection: out of memory here is
+    // not worth that risk.
+    std::fputs("swapserve: out of memory for a TLS connection\n", stderr);
+    std::abort();
+  }
+  bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  return bev;
+}
+
 int BoundPort(int fd) {
   sockaddr_storage addr = {};
   socklen_t len = sizeof(addr);
@@ -270,6 +293,7 @@ absl::StatusOr<std::unique_ptr<HttpServer::Worker>> HttpServer::NewWorker() {
   // client reads the 413 rather than a connection reset.
   evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
   evhttp_set_gencb(http, &HttpServer::OnRequest, worker.get());
+  if (options_.tls != nullptr) evhttp_set_bevcb(http, &NewTlsBufferevent, options_.tls->get());
   return worker;
 }
 

@@ -22,6 +22,9 @@
 //    An unknown method: 501.
 //  - no progress for `timeout` while reading a request or writing a response,
 //    or an idle keep-alive connection: closed without a reply.
+// TLS (options.tls): each connection's bytes pass through OpenSSL under
+// evhttp (libevent's bufferevent_openssl); a failed handshake closes the
+// connection before any request is read. Everything above applies unchanged.
 // Methods: GET and POST reach the handler; OPTIONS is answered here (the CORS
 // preflight when enable_cors, else 405); others get 405 with a JSON body.
 //
@@ -44,6 +47,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/call_gate.h"
+#include "server/rest/tls_context.h"
 
 struct evhttp_request;  // libevent
 
@@ -87,6 +91,9 @@ struct HttpServerOptions {
   // Access-Control-Allow-{Origin: *, Methods: POST, GET, Headers:
   // Content-Type}, and OPTIONS preflights are answered 204 with them.
   bool enable_cors = false;
+  // HTTPS with this context (every connection; a plaintext client's bytes fail
+  // the handshake and it is closed); null: plain HTTP.
+  std::shared_ptr<TlsContext> tls;
 };
 
 // Percent-decodes a path or query component ("+" stays "+").
