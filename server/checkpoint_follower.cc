@@ -19,6 +19,7 @@
 #include "model/formats/checkpoint_dir.h"
 #include "model/formats/checkpoint_state.h"
 #include "model/util/file.h"
+#include "model/util/status_macros.h"
 
 namespace swapserve::server {
 namespace {
@@ -306,6 +307,7 @@ void CheckpointFollower::Step(bool changed) {
 
 absl::StatusOr<std::shared_ptr<const WeightSet>> CheckpointFollower::LoadAndValidate(
     const std::string& prefix) const {
+  RETURN_IF_ERROR(options_.allowed_roots.CheckCheckpoint(prefix));
   const LoadedModel& model = servable_->model();
   absl::StatusOr<std::shared_ptr<const WeightSet>> weights =
       ReadCheckpointWeights(model.slots, prefix, options_.read_keras_weights);
@@ -390,8 +392,12 @@ absl::StatusOr<std::string> CheckpointFollower::ResolvePinTarget(const std::stri
 }
 
 absl::Status CheckpointFollower::Pin(const std::string& prefix) {
+  // Before looking: whether a file exists outside the roots is not told.
+  RETURN_IF_ERROR(options_.allowed_roots.Check(
+      "pin target", absl::StartsWith(prefix, "/") ? prefix : dir_ + "/" + prefix));
   absl::StatusOr<std::string> resolved = ResolvePinTarget(prefix);
   if (!resolved.ok()) return resolved.status();
+  RETURN_IF_ERROR(options_.allowed_roots.CheckCheckpoint(*resolved));
   absl::MutexLock load(&load_mu_);
   const Identity id = IdentityOf(*resolved);
   const absl::Time start = absl::Now();

@@ -36,6 +36,7 @@
 #include "absl/time/time.h"
 #include "model/loaded_model.h"
 #include "model/servable.h"
+#include "server/allowed_roots.h"
 #include "server/event_log.h"
 #include "swapserve/admin/v1/admin.pb.h"
 
@@ -53,6 +54,9 @@ struct FollowerOptions {
   bool use_inotify = true;  // false: polling only (as on volumes without events)
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(10);
+  // --allowed_model_roots: checkpoints (followed, pinned, fallen back on) must
+  // lie inside; the ModelManager checks its paths against the same roots.
+  AllowedRoots allowed_roots;
 };
 
 // The wait before retrying a checkpoint that failed `failures` (>= 1) times in a

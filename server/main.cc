@@ -7,7 +7,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -99,6 +101,11 @@ ABSL_FLAG(std::string, ssl_config_file, "",
           "A text-format SSLConfig (server_key, server_cert, custom_ca: PEM contents; "
           "client_verify: mutual TLS): gRPC and REST then accept TLS connections only. "
           "Empty: plaintext.");
+ABSL_FLAG(std::vector<std::string>, allowed_model_roots, {},
+          "Comma-separated directories: every model and checkpoint path the daemon reads "
+          "(flags, config files, HandleReloadConfigRequest, pins, checkpoint pointers, "
+          "version directories) must resolve inside one of them, with no '..' and no "
+          "symlink leading out; others are refused with PERMISSION_DENIED. Empty: any path.");
 ABSL_FLAG(bool, testing_hooks, false,
           "For swapserve's own tests only: a Predict/Classify/Regress/metadata call "
           "with metadata swapserve-testing-hold-ms waits that long inside its handler.");
@@ -168,6 +175,10 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   o.manager.follower.reject_nonfinite = absl::GetFlag(FLAGS_reject_nonfinite);
   o.manager.follower.use_inotify = absl::GetFlag(FLAGS_checkpoint_inotify);
   o.manager.follower.settle = absl::Seconds(absl::GetFlag(FLAGS_checkpoint_settle_seconds));
+  absl::StatusOr<swapserve::server::AllowedRoots> roots =
+      swapserve::server::AllowedRoots::Create(absl::GetFlag(FLAGS_allowed_model_roots));
+  if (!roots.ok()) return roots.status();
+  o.manager.follower.allowed_roots = *std::move(roots);
   {
     // Keras files are parsed by this executable in a child process.
     char self[4096];

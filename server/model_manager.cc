@@ -38,6 +38,12 @@ absl::StatusOr<std::map<int64_t, std::string>> ListOnDisk(const std::string& bas
 absl::StatusOr<std::unique_ptr<LoadedModel>> LoadWithWeights(const std::string& path,
                                                               const std::string& checkpoint,
                                                               const FollowerOptions& follower) {
+  if (follower.allowed_roots.restricts() && !checkpoint.empty()) {
+    // The checkpoint a directory's pointer names may be anywhere.
+    const absl::StatusOr<std::string> latest =
+        IsDirectory(checkpoint) ? LatestCheckpointInDir(checkpoint) : checkpoint;
+    if (latest.ok()) RETURN_IF_ERROR(follower.allowed_roots.CheckCheckpoint(*latest));
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<LoadedModel> model,
                    LoadModel(path, LoadOptions{checkpoint, follower.read_keras_weights}));
   if (!checkpoint.empty() && follower.reject_nonfinite) {
@@ -55,6 +61,7 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadWithWeights(const std::string& 
 absl::StatusOr<std::shared_ptr<Servable>> LoadServable(const std::string& path,
                                                        const std::string& checkpoint_dir,
                                                        const FollowerOptions& follower) {
+  RETURN_IF_ERROR(follower.allowed_roots.CheckTree("version", path));
   absl::StatusOr<std::unique_ptr<LoadedModel>> model =
       LoadWithWeights(path, checkpoint_dir, follower);
   if (model.ok()) return std::make_shared<Servable>(*std::move(model));
@@ -84,7 +91,7 @@ absl::StatusOr<std::shared_ptr<Servable>> LoadServable(const std::string& path,
   return std::make_shared<Servable>(*std::move(own));
 }
 
-absl::Status ValidateConfig(const ModelConfigList& config) {
+absl::Status ValidateConfig(const ModelConfigList& config, const AllowedRoots& roots) {
   std::set<std::string> names;
   for (const ModelConfig& m : config.config()) {
     if (m.name().empty()) return absl::InvalidArgumentError("a model config has no name");
@@ -102,6 +109,11 @@ absl::Status ValidateConfig(const ModelConfigList& config) {
     if (m.model_type() == tensorflow::serving::OTHER) {
       return absl::InvalidArgumentError(
           absl::StrCat("model '", m.name(), "': model_type OTHER is not supported"));
+    }
+    RETURN_IF_ERROR(roots.Check(absl::StrCat("model '", m.name(), "': base_path"), m.base_path()));
+    if (!m.checkpoint_dir().empty()) {
+      RETURN_IF_ERROR(
+          roots.Check(absl::StrCat("model '", m.name(), "': checkpoint_dir"), m.checkpoint_dir()));
     }
   }
   return absl::OkStatus();
@@ -127,7 +139,9 @@ void ModelManager::Stop() {
 }
 
 absl::Status ModelManager::ApplyConfig(const ModelConfigList& config) {
-  if (absl::Status valid = ValidateConfig(config); !valid.ok()) return valid;
+  if (absl::Status valid = ValidateConfig(config, options_.follower.allowed_roots); !valid.ok()) {
+    return valid;
+  }
   std::map<std::string, ModelRecord> removed;
   {
     absl::MutexLock lock(&mu_);
