@@ -8,9 +8,10 @@
 
 namespace swapserve {
 
-Servable::Servable(std::unique_ptr<const LoadedModel> model) : model_(std::move(model)) {
-  CHECK(model_->weights != nullptr) << "Servable needs loaded weights";
-  weights_.store(std::make_shared<const ServedWeights>(ServedWeights{model_->weights, 1}));
+Servable::Servable(std::unique_ptr<LoadedModel> model) {
+  CHECK(model->weights != nullptr) << "Servable needs loaded weights";
+  weights_.store(std::make_shared<const ServedWeights>(ServedWeights{std::move(model->weights), 1}));
+  model_ = std::move(model);
 }
 
 int64_t Servable::Swap(std::shared_ptr<const WeightSet> weights) {

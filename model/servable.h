@@ -30,8 +30,10 @@ struct ServedWeights {
 
 class Servable {
  public:
-  // `model` must have its weights loaded.
-  explicit Servable(std::unique_ptr<const LoadedModel> model);
+  // `model` must have its weights loaded. They become the first current set
+  // and model().weights is null from then on: a set swapped out is freed once
+  // its last request ends, the first one too.
+  explicit Servable(std::unique_ptr<LoadedModel> model);
 
   Servable(const Servable&) = delete;
   Servable& operator=(const Servable&) = delete;

@@ -331,6 +331,7 @@ int64_t CheckpointFollower::SwapIn(GoodSet next) {
     last_rejection_ = absl::OkStatus();
   }
   const int64_t generation = servable_->Swap(std::move(next.weights));
+  if (!options_.keep_previous_weights) current.weights = nullptr;
   {
     absl::MutexLock lock(&mu_);
     previous_ = std::move(current);  // the set before that is freed once its requests end
@@ -437,10 +438,32 @@ absl::Status CheckpointFollower::Rollback() {
   GoodSet previous;
   {
     absl::MutexLock lock(&mu_);
-    if (previous_.weights == nullptr) {
-      return absl::FailedPreconditionError("no previous weights to roll back to");
-    }
     previous = previous_;
+  }
+  if (previous.weights == nullptr && !previous.identity.prefix.empty()) {
+    // Not kept in memory (keep_previous_weights off): read it again, if it is
+    // still the file that served.
+    const std::string& prefix = previous.identity.prefix;
+    if (!(IdentityOf(prefix) == previous.identity)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot roll back to ", prefix, ": it was deleted or rewritten since it served"));
+    }
+    absl::StatusOr<std::shared_ptr<const WeightSet>> weights = LoadAndValidate(prefix);
+    if (!weights.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot roll back to ", prefix, ": ", weights.status().message()));
+    }
+    previous.weights = *std::move(weights);
+  }
+  if (previous.weights == nullptr) {
+    return absl::FailedPreconditionError(
+        options_.keep_previous_weights
+            ? "no previous weights to roll back to"
+            : "no previous weights to roll back to (with --checkpoint_keep_previous_weights=false "
+              "only a checkpoint still on disk can be, not the model's own weights)");
+  }
+  {
+    absl::MutexLock lock(&mu_);
     pinned_ = true;
   }
   const std::string prefix = previous.identity.prefix;

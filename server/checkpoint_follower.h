@@ -54,6 +54,11 @@ struct FollowerOptions {
   bool use_inotify = true;  // false: polling only (as on volumes without events)
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(10);
+  // Keep the weights that served before the last swap, so that Rollback is a
+  // swap (memory: the serving set and that one). false: only their name is
+  // kept and Rollback reads that checkpoint again (it must still be on disk
+  // and unchanged); the model's own weights then cannot be rolled back to.
+  bool keep_previous_weights = true;
   // --allowed_model_roots: checkpoints (followed, pinned, fallen back on) must
   // lie inside; the ModelManager checks its paths against the same roots.
   AllowedRoots allowed_roots;
@@ -96,7 +101,8 @@ class CheckpointFollower {
   absl::Status Pin(const std::string& prefix);
   // Follows the pointer again.
   absl::Status Unpin();
-  // Serves the weights that served before the last change, pinned.
+  // Serves the weights that served before the last change, pinned (read
+  // again from disk without keep_previous_weights).
   absl::Status Rollback();
 
   // The most recent rejection since the last successful swap; OK if none.
@@ -143,6 +149,7 @@ class CheckpointFollower {
   absl::Mutex load_mu_;  // one load/swap at a time (thread, Pin, Rollback)
   mutable absl::Mutex mu_;
   Identity serving_ ABSL_GUARDED_BY(mu_);  // prefix "" = the model's own weights
+  // Without keep_previous_weights, only its identity (weights null).
   GoodSet previous_ ABSL_GUARDED_BY(mu_);
   bool pinned_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -77,6 +77,10 @@ ABSL_FLAG(double, checkpoint_poll_seconds, 2.0,
           "are the fast path; network and overlay volumes often deliver none).");
 ABSL_FLAG(bool, checkpoint_inotify, true,
           "Watch followed checkpoint directories with inotify (false: poll only).");
+ABSL_FLAG(bool, checkpoint_keep_previous_weights, true,
+          "Keep the weights that served before the last swap in memory, so that a "
+          "checkpoint Rollback is instant (memory: two weight sets). false: one set; "
+          "Rollback reads the previous checkpoint again, if it is still on disk.");
 ABSL_FLAG(bool, reject_nonfinite, true,
           "Reject checkpoints holding a NaN or infinity (the old weights keep serving).");
 ABSL_FLAG(double, checkpoint_settle_seconds, 1.0,
@@ -173,6 +177,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
       absl::Microseconds(absl::GetFlag(FLAGS_load_retry_interval_micros));
   o.manager.follower.poll = absl::Seconds(absl::GetFlag(FLAGS_checkpoint_poll_seconds));
   o.manager.follower.reject_nonfinite = absl::GetFlag(FLAGS_reject_nonfinite);
+  o.manager.follower.keep_previous_weights = absl::GetFlag(FLAGS_checkpoint_keep_previous_weights);
   o.manager.follower.use_inotify = absl::GetFlag(FLAGS_checkpoint_inotify);
   o.manager.follower.settle = absl::Seconds(absl::GetFlag(FLAGS_checkpoint_settle_seconds));
   absl::StatusOr<swapserve::server::AllowedRoots> roots =

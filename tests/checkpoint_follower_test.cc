@@ -165,5 +165,34 @@ TEST_F(FollowerRetryTest,
   EXPECT_EQ(Rejections().size(), 3u);
 }
 
+// Without keep_previous_weights only the previous checkpoint's name is kept:
+// Rollback reads it again, and refuses once it was deleted.
+TEST_F(FollowerRetryTest, RollbackWithoutKeptWeightsReadsThePreviousCheckpointAgain) {
+  options_.keep_previous_weights = false;
+  const std::string ckpt2 = dir_.Join("ckpt-2"), ckpt3 = dir_.Join("ckpt-3");
+  WriteBundle(ckpt2, 2);
+  WriteBundle(ckpt3, 3);
+  Point(dir_.path(), "ckpt-2");
+  CheckpointFollower follower("m", 1, dir_.path(), servable_, options_, &events_);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (follower.State().serving_prefix() != ckpt2 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(follower.State().serving_prefix(), ckpt2);
+
+  ASSERT_TRUE(follower.Pin("ckpt-3").ok());
+  const std::shared_ptr<const WeightSet> pinned = servable_->Weights()->set;
+  ASSERT_TRUE(follower.Rollback().ok());
+  EXPECT_EQ(follower.State().serving_prefix(), ckpt2);
+  EXPECT_NE(servable_->Weights()->set, pinned);
+
+  ASSERT_TRUE(follower.Pin("ckpt-3").ok());
+  ASSERT_EQ(::swapserve::testing::RunCommand("rm " + ckpt2 + ".*").exit_code, 0);
+  const absl::Status s = follower.Rollback();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("deleted or rewritten"), std::string::npos) << s;
+  EXPECT_EQ(follower.State().serving_prefix(), ckpt3);
+}
+
 }  // namespace
 }  // namespace swapserve::server

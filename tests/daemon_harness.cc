@@ -136,16 +136,28 @@ std::string Daemon::Url(const std::string& path) const {
   return absl::StrCat("'http://127.0.0.1:", rest_port_, path, "'");
 }
 
-int64_t Daemon::ResidentKib() const {
+int64_t Daemon::StatusKib(const std::string& field) const {
   // (/proc files report size 0, so read them as a stream.)
   std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
   const std::string status((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t at = status.find("VmRSS:");
+  const std::string key = field + ":";
+  const size_t at = status.find(key);
   if (at == std::string::npos) return 0;
   int64_t kib = 0;
-  const size_t end = status.find(" kB", at);
-  (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(status.substr(at + 6, end - at - 6)), &kib);
+  const size_t start = at + key.size(), end = status.find(" kB", at);
+  (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(status.substr(start, end - start)), &kib);
   return kib;
+}
+
+int64_t Daemon::ResidentKib() const { return StatusKib("VmRSS"); }
+int64_t Daemon::PeakResidentKib() const { return StatusKib("VmHWM"); }
+
+bool Daemon::ResetPeakResident() const {
+  // "5" resets the peak resident set (VmHWM) to the current one (proc(5)).
+  std::ofstream out("/proc/" + std::to_string(pid_) + "/clear_refs");
+  out << "5";
+  out.close();
+  return static_cast<bool>(out);
 }
 
 std::string Daemon::Log() const { return ReadIfExists(dir_.Join("log")); }

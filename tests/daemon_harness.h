@@ -47,9 +47,12 @@ class Daemon {
   std::string Log() const;
   pid_t pid() const { return pid_; }  // -1 once exited
   int64_t ResidentKib() const;        // VmRSS from /proc (0 if unreadable)
+  int64_t PeakResidentKib() const;    // VmHWM: the peak since start or the last reset
+  bool ResetPeakResident() const;     // VmHWM := VmRSS; false if refused
 
  private:
   Daemon() = default;
+  int64_t StatusKib(const std::string& field) const;  // a "kB" field of /proc/PID/status
   static std::unique_ptr<Daemon> StartProcess(const std::vector<std::string>& flags,
                                               bool quiet_if_port_taken);
   TempDir dir_;

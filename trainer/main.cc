@@ -12,6 +12,8 @@
 #include "trainer/trainer.h"
 
 ABSL_FLAG(std::string, model, "mlp", "mlp (Dense 512 relu, Dropout 0.2, Dense 10) or cnn.");
+ABSL_FLAG(int32_t, mlp_units, 512,
+          "The mlp's hidden Dense units (wider: larger models; --resume needs the same).");
 ABSL_FLAG(std::string, data_dir, "/usr/share/datasets/fashion-mnist",
           "Directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz (Fashion-MNIST or MNIST).");
 ABSL_FLAG(int64_t, train_examples, -1, "Train on the first N examples (-1: all 60000).");
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
 
   swapserve::trainer::TrainOptions o;
   o.model = absl::GetFlag(FLAGS_model);
+  o.mlp_units = absl::GetFlag(FLAGS_mlp_units);
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
   o.train_examples = absl::GetFlag(FLAGS_train_examples);
   o.test_examples = absl::GetFlag(FLAGS_test_examples);

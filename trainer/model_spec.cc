@@ -18,12 +18,12 @@ LayerSpec Dense(std::string name, int units, bool relu) {
 
 }  // namespace
 
-ModelSpec MlpSpec() {
+ModelSpec MlpSpec(int units) {
   LayerSpec dropout;
   dropout.kind = Kind::kDropout;
   dropout.name = "dropout";
   dropout.rate = 0.2f;
-  return ModelSpec{"mlp", {784}, {Dense("dense", 512, true), dropout, Dense("dense_1", 10, false)}};
+  return ModelSpec{"mlp", {784}, {Dense("dense", units, true), dropout, Dense("dense_1", 10, false)}};
 }
 
 ModelSpec CnnSpec() {
@@ -53,8 +53,11 @@ ModelSpec CnnSpec() {
                     Dense("dense_1", 10, false)}};
 }
 
-absl::StatusOr<ModelSpec> ModelSpecByName(const std::string& name) {
-  if (name == "mlp") return MlpSpec();
+absl::StatusOr<ModelSpec> ModelSpecByName(const std::string& name, int mlp_units) {
+  if (name == "mlp") {
+    if (mlp_units < 1) return absl::InvalidArgumentError("--mlp_units must be at least 1");
+    return MlpSpec(mlp_units);
+  }
   if (name == "cnn") return CnnSpec();
   return absl::InvalidArgumentError(absl::StrCat("unknown model '", name, "' (mlp or cnn)"));
 }

@@ -37,13 +37,16 @@ struct ModelSpec {
   std::string output_name() const { return layers.back().name; }
 };
 
-// The seed's model: Dense(512, relu) → Dropout(0.2) → Dense(10) logits, 784 inputs.
-ModelSpec MlpSpec();
+// The seed's model: Dense(units, relu) → Dropout(0.2) → Dense(10) logits, 784
+// inputs (the seed has 512 units; wider ones make large models for the
+// memory tests: 32768 units are ~104 MB of weights).
+ModelSpec MlpSpec(int units = 512);
 // Conv2D(32, 3×3, relu) → MaxPool(2) → Conv2D(64, 3×3, relu) → MaxPool(2) →
 // Flatten → Dense(128, relu) → Dense(10) logits, on 28×28×1.
 ModelSpec CnnSpec();
-// "mlp" or "cnn"; INVALID_ARGUMENT naming the choices otherwise.
-absl::StatusOr<ModelSpec> ModelSpecByName(const std::string& name);
+// "mlp" (with `mlp_units`) or "cnn"; INVALID_ARGUMENT naming the choices
+// otherwise, or for mlp_units < 1.
+absl::StatusOr<ModelSpec> ModelSpecByName(const std::string& name, int mlp_units = 512);
 
 // Keras's checkpoint key of weight `what` ("kernel" or "bias") of the n-th layer
 // with weights: "layer_with_weights-N/kernel/.ATTRIBUTES/VARIABLE_VALUE".

@@ -243,7 +243,7 @@ absl::Status Run::Go() {
 }  // namespace
 
 absl::Status WriteExamplesJson(const TrainOptions& o, const std::string& path) {
-  ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecByName(o.model));
+  ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecByName(o.model, o.mlp_units));
   ASSIGN_OR_RETURN(Dataset test, ReadMnistSplit(o.data_dir, "test", o.test_examples < 0 ? 100 : o.test_examples));
   std::vector<int64_t> shape = {test.size};
   shape.insert(shape.end(), spec.input_shape.begin(), spec.input_shape.end());
@@ -262,7 +262,7 @@ absl::Status Train(const TrainOptions& o) {
     return absl::InvalidArgumentError(
         "--batch_size and --threads must be > 0; --epochs, --max_to_keep, --save_freq >= 0");
   }
-  ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecByName(o.model));
+  ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecByName(o.model, o.mlp_units));
   ASSIGN_OR_RETURN(Dataset train, ReadMnistSplit(o.data_dir, "train", o.train_examples));
   ASSIGN_OR_RETURN(Dataset test, ReadMnistSplit(o.data_dir, "test", o.test_examples));
   if (train.size == 0) return absl::InvalidArgumentError("no training examples");

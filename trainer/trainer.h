@@ -20,6 +20,7 @@ namespace swapserve::trainer {
 
 struct TrainOptions {
   std::string model = "mlp";
+  int mlp_units = 512;  // the mlp's hidden Dense units
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   int64_t train_examples = -1;  // -1: all
   int64_t test_examples = -1;
