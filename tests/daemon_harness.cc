@@ -212,4 +212,13 @@ void MakeSeedCheckpointDir(const std::string& prefix, const std::string& dir) {
   ASSERT_TRUE(WriteCheckpointState(dir, state).ok());
 }
 
+void CopyCheckpointAndPoint(const std::string& source, const std::string& dir,
+                            const std::string& name) {
+  const std::string prefix = dir + "/" + name;
+  CopyTree(source + ".index", prefix + ".index");
+  CopyTree(source + ".data-00000-of-00001", prefix + ".data-00000-of-00001");
+  WriteFileOrDie(dir + "/checkpoint.tmp", absl::StrCat("model_checkpoint_path: \"", name, "\"\n"));
+  ASSERT_EQ(std::rename((dir + "/checkpoint.tmp").c_str(), (dir + "/checkpoint").c_str()), 0);
+}
+
 }  // namespace swapserve::testing

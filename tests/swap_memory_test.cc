@@ -51,14 +51,7 @@ TEST(SwapMemoryTest, SixtySwapsKeepTheResidentSetBounded) {
   // ckpt-K is a copy of cp-0000 under a new name (the follower swaps by name);
   // the one before is deleted once K serves, as CheckpointManager deletes.
   auto point_at = [&](int k) {
-    const std::string prefix = absl::StrCat(dir, "/ckpt-", k);
-    ASSERT_EQ(RunCommand(absl::StrCat("cp ", seed_prefix, ".index ", prefix, ".index && cp ",
-                                      seed_prefix, ".data-00000-of-00001 ", prefix,
-                                      ".data-00000-of-00001"))
-                  .exit_code,
-              0);
-    WriteFileOrDie(dir + "/checkpoint.tmp", absl::StrCat("model_checkpoint_path: \"ckpt-", k, "\"\n"));
-    ASSERT_EQ(std::rename((dir + "/checkpoint.tmp").c_str(), (dir + "/checkpoint").c_str()), 0);
+    CopyCheckpointAndPoint(seed_prefix, dir, absl::StrCat("ckpt-", k));
   };
   point_at(0);
   auto d = Daemon::StartForMemory({"--model_name=mlp", "--model_base_path=" + model,
@@ -108,13 +101,7 @@ SwapFigures MeasureSwaps(const std::string& source, const std::string& base,
   SwapFigures f;
   EXPECT_EQ(RunCommand("rm -rf " + dir + " && mkdir -p " + dir).exit_code, 0);
   auto point_at = [&](int k) {
-    const std::string prefix = absl::StrCat(dir, "/ckpt-", k);
-    EXPECT_EQ(RunCommand(absl::StrCat("cp ", source, ".index ", prefix, ".index && cp ", source,
-                                      ".data-00000-of-00001 ", prefix, ".data-00000-of-00001"))
-                  .exit_code,
-              0);
-    WriteFileOrDie(dir + "/checkpoint.tmp", absl::StrCat("model_checkpoint_path: \"ckpt-", k, "\"\n"));
-    EXPECT_EQ(std::rename((dir + "/checkpoint.tmp").c_str(), (dir + "/checkpoint").c_str()), 0);
+    CopyCheckpointAndPoint(source, dir, absl::StrCat("ckpt-", k));
   };
   point_at(0);
   std::vector<std::string> all = {"--model_name=mlp", "--model_base_path=" + base,
