@@ -90,8 +90,9 @@ printf '\n%-26s %8s %11s %8s %7s %7s %7s %s\n' target seconds execs exec/s cov f
 for target in "${targets[@]}"; do
   work="$runs/$target"
   read -r rc secs < "$work/result"
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$work/log" | awk '{print $2}' | tail -1)
-  rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$work/log" | awk '{print $2}' | tail -1)
+  # (libFuzzer pads these stats with spaces.)
+  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$work/log" | awk '{print $2}' | tail -1)
+  rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$work/log" | awk '{print $2}' | tail -1)
   last=$(grep -E '#[0-9]+.*cov: ' "$work/log" | tail -1)
   cov=$(echo "$last" | grep -o 'cov: [0-9]*' | awk '{print $2}')
   ft=$(echo "$last" | grep -o 'ft: [0-9]*' | awk '{print $2}')

@@ -4,7 +4,9 @@
 // time limit, its stream decoded with every length bounded. libhdf5 may crash
 // or hang in the child on a corrupt file; what this proves is that the
 // daemon's side only ever gets tensors or an error. An input that starts as a
-// zip does ("PK") is named cp.keras, any other cp.weights.h5.
+// zip does ("PK") is named cp.keras; any other is read both as cp.weights.h5
+// and as a legacy Keras model, cp.h5 (`swapserve __read-keras-h5`, whose
+// stream the parent decodes into layers and weights).
 // Seeds: the fixtures' small weights files and archives (bench/fuzz.sh).
 #include <cstddef>
 #include <cstdint>
@@ -22,5 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       absl::StartsWith(bytes, "PK") ? "cp.keras" : "cp.weights.h5", bytes);
   (void)swapserve::server::ReadKerasWeightsIsolated(SWAPSERVE_DAEMON_PATH, path,
                                                     absl::Seconds(5));
+  if (!absl::StartsWith(bytes, "PK")) {
+    const std::string h5 = swapserve::fuzz::WriteScratchFile("cp.h5", bytes);
+    (void)swapserve::server::ReadKerasH5Isolated(SWAPSERVE_DAEMON_PATH, h5, absl::Seconds(5));
+  }
   return 0;
 }

@@ -195,7 +195,9 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> FinishKerasModel(const std::string&
 
 absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasH5(const std::string& path,
                                                          const LoadOptions* options) {
-  ASSIGN_OR_RETURN(KerasH5File file, ReadKerasH5(path));
+  ASSIGN_OR_RETURN(KerasH5File file, options != nullptr && options->keras_h5_reader
+                                         ? options->keras_h5_reader(path)
+                                         : ReadKerasH5(path));
   if (!file.model_config) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, " holds weights only (save_weights); it has no model_config to run"));
@@ -207,15 +209,25 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasH5(const std::string& path
 
 absl::StatusOr<std::unique_ptr<LoadedModel>> LoadKerasArchive(const std::string& path,
                                                               const LoadOptions* options) {
-  ASSIGN_OR_RETURN(KerasArchive archive, ReadKerasArchive(path, /*with_weights=*/true));
+  const bool isolated = options != nullptr && options->keras_reader;
+  ASSIGN_OR_RETURN(KerasArchive archive, ReadKerasArchive(path, /*with_weights=*/!isolated));
   absl::StatusOr<KerasModelConfig> config = ParseKerasModelConfig(archive.config);
   if (!config.ok()) {
     return absl::Status(config.status().code(),
                         absl::StrCat(path, ": config.json: ", config.status().message()));
   }
-  ASSIGN_OR_RETURN(KerasWeightsFile weights,
-                   ReadKerasWeightsH5Image(archive.weights_name, archive.weights_image,
-                                           IsKerasLayerVariable));
+  KerasWeightsFile weights;
+  if (isolated) {
+    // The layer variables, parsed elsewhere: what the weight source needs.
+    weights.path = archive.weights_name;
+    ASSIGN_OR_RETURN(weights.values, options->keras_reader(path));
+    for (const auto& [key, value] : weights.values) {
+      weights.variables[key] = KerasVariableInfo{value.dtype(), value.shape()};
+    }
+  } else {
+    ASSIGN_OR_RETURN(weights, ReadKerasWeightsH5Image(archive.weights_name, archive.weights_image,
+                                                      IsKerasLayerVariable));
+  }
   std::string().swap(archive.weights_image);
   ASSIGN_OR_RETURN(KerasPlan keras,
                    BuildKerasPlan(*config,

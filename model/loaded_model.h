@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/formats/keras_h5.h"
 #include "model/graph/plan.h"
 #include "model/weights.h"
 #include "tensorflow/core/protobuf/meta_graph.pb.h"
@@ -29,11 +30,19 @@ namespace swapserve {
 using KerasWeightsReader =
     std::function<absl::StatusOr<std::map<std::string, Tensor>>(const std::string& path)>;
 
+// Reads a legacy Keras `.h5` file whole (ReadKerasH5's result), for the same
+// reason; null: in this process.
+using KerasH5Reader = std::function<absl::StatusOr<KerasH5File>(const std::string& path)>;
+
 struct LoadOptions {
   // A checkpoint (ResolveCheckpointArgument's forms) whose weights replace the
   // model's own. Empty: the model's own variables.
   std::string checkpoint;
+  // Every HDF5 file a load reads goes through these when set: a `.weights.h5`
+  // or a `.keras` archive's weights through keras_reader, a legacy `.h5`
+  // model through keras_h5_reader.
   KerasWeightsReader keras_reader;
+  KerasH5Reader keras_h5_reader;
 };
 
 struct LoadedModel {

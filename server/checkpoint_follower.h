@@ -47,9 +47,13 @@ struct FollowerOptions {
   // A Keras 3 file (`*.weights.h5`, `*.keras`) is taken only once its
   // modification time is this old (h5py writes in place, in pieces).
   absl::Duration settle = absl::Seconds(1);
-  // Parses Keras 3 files; null: in this process (the daemon sets the child
+  // Parses Keras 3 files (checkpoints, and the weights of .keras models the
+  // ModelManager loads); null: in this process (the daemon sets the child
   // process reader of isolated_reader.h).
   KerasWeightsReader read_keras_weights;
+  // Parses legacy Keras .h5 models (versions that appear in a base path; the
+  // ModelManager's loads use it); null: in this process.
+  KerasH5Reader read_keras_h5;
   bool reject_nonfinite = true;
   bool use_inotify = true;  // false: polling only (as on volumes without events)
   absl::Duration min_backoff = absl::Milliseconds(100);

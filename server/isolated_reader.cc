@@ -16,6 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "model/formats/keras_archive.h"
 #include "model/loaded_model.h"
+#include "model/util/status_macros.h"
+#include "nlohmann/json.hpp"
 
 extern char** environ;
 
@@ -146,10 +148,10 @@ absl::StatusOr<std::map<std::string, Tensor>> ReadStream(PipeReader& in, uint64_
 
 }  // namespace
 
-int RunKerasWeightsReader(int argc, char** argv) {
-  if (argc != 3) return 2;
-  signal(SIGPIPE, SIG_DFL);
-  absl::StatusOr<std::map<std::string, Tensor>> tensors = ReadKerasLayerWeights(argv[2]);
+namespace {
+
+// The child's stream of `tensors` (or of their error) on stdout; the exit code.
+int WriteStream(const absl::StatusOr<std::map<std::string, Tensor>>& tensors) {
   const int out = STDOUT_FILENO;
   if (!WriteAll(out, kMagic, 4) || !WriteValue(out, kVersion)) return 1;
   if (tensors.ok()) {
@@ -169,8 +171,11 @@ int RunKerasWeightsReader(int argc, char** argv) {
   return WriteEnd(out, tensors.ok() ? absl::OkStatus() : tensors.status()) ? 0 : 1;
 }
 
-absl::StatusOr<std::map<std::string, Tensor>> ReadKerasWeightsIsolated(
-    const std::string& program, const std::string& path, absl::Duration timeout) {
+// Runs `program command path` and reads its stream (see the header for errors).
+absl::StatusOr<std::map<std::string, Tensor>> RunReader(const std::string& program,
+                                                        absl::string_view command_name,
+                                                        const std::string& path,
+                                                        absl::Duration timeout) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     return absl::NotFoundError(absl::StrCat(path, ": ", std::strerror(errno)));
@@ -183,7 +188,7 @@ absl::StatusOr<std::map<std::string, Tensor>> ReadKerasWeightsIsolated(
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  const std::string command(kReadKerasWeightsCommand);
+  const std::string command(command_name);
   std::vector<char*> argv = {const_cast<char*>(program.c_str()),
                              const_cast<char*>(command.c_str()),
                              const_cast<char*>(path.c_str()), nullptr};
@@ -218,6 +223,117 @@ absl::StatusOr<std::map<std::string, Tensor>> ReadKerasWeightsIsolated(
     return absl::DataLossError(absl::StrCat(path, ": reader: ", tensors.status().message()));
   }
   return tensors;
+}
+
+constexpr char kH5Header[] = "keras_h5";
+
+std::string WeightKey(size_t layer, size_t weight) { return absl::StrCat("w/", layer, "/", weight); }
+
+// A legacy .h5 file as stream tensors: its header (JSON as uint8) and weights.
+absl::StatusOr<std::map<std::string, Tensor>> EncodeKerasH5(KerasH5File file) {
+  nlohmann::json header = {{"keras_version", file.keras_version},
+                           {"backend", file.backend},
+                           {"model_config", file.model_config.value_or(nullptr)},
+                           {"training_config", file.training_config.value_or(nullptr)},
+                           {"layers", nlohmann::json::array()}};
+  std::map<std::string, Tensor> out;
+  for (size_t i = 0; i < file.layers.size(); ++i) {
+    nlohmann::json names = nlohmann::json::array();
+    for (size_t j = 0; j < file.layers[i].weights.size(); ++j) {
+      names.push_back(file.layers[i].weights[j].name);
+      out.emplace(WeightKey(i, j), std::move(file.layers[i].weights[j].value));
+    }
+    header["layers"].push_back({{"name", file.layers[i].name}, {"weights", std::move(names)}});
+  }
+  const std::string text = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  ASSIGN_OR_RETURN(Tensor bytes,
+                   Tensor::Allocate(tensorflow::DT_UINT8,
+                                    *TensorShape::Make({static_cast<int64_t>(text.size())})));
+  std::memcpy(bytes.raw_data(), text.data(), text.size());
+  out.emplace(kH5Header, std::move(bytes));
+  return out;
+}
+
+absl::Status Malformed(const std::string& path, absl::string_view what) {
+  return absl::DataLossError(absl::StrCat(path, ": reader: the .h5 stream ", what));
+}
+
+// The inverse, checking every field (the stream comes from another process).
+absl::StatusOr<KerasH5File> DecodeKerasH5(const std::string& path,
+                                          std::map<std::string, Tensor> tensors) {
+  auto it = tensors.find(kH5Header);
+  if (it == tensors.end() || it->second.dtype() != tensorflow::DT_UINT8) {
+    return Malformed(path, "has no header");
+  }
+  const Tensor& bytes = it->second;
+  const nlohmann::json header = nlohmann::json::parse(
+      static_cast<const char*>(bytes.raw_data()),
+      static_cast<const char*>(bytes.raw_data()) + bytes.num_elements(), nullptr,
+      /*allow_exceptions=*/false);
+  if (!header.is_object() || !header.contains("layers") || !header["layers"].is_array() ||
+      !header.value("keras_version", nlohmann::json()).is_string() ||
+      !header.value("backend", nlohmann::json()).is_string()) {
+    return Malformed(path, "header is not the expected JSON");
+  }
+  KerasH5File file;
+  file.path = path;
+  file.keras_version = header["keras_version"].get<std::string>();
+  file.backend = header["backend"].get<std::string>();
+  if (const auto& c = header.value("model_config", nlohmann::json()); !c.is_null()) file.model_config = c;
+  if (const auto& c = header.value("training_config", nlohmann::json()); !c.is_null()) {
+    file.training_config = c;
+  }
+  size_t used = 1;
+  const nlohmann::json& layers = header["layers"];
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const nlohmann::json& l = layers[i];
+    if (!l.is_object() || !l.value("name", nlohmann::json()).is_string() ||
+        !l.value("weights", nlohmann::json()).is_array()) {
+      return Malformed(path, absl::StrCat("layer ", i, " is not the expected JSON"));
+    }
+    KerasH5Layer layer;
+    layer.name = l["name"].get<std::string>();
+    const nlohmann::json& names = l["weights"];
+    for (size_t j = 0; j < names.size(); ++j) {
+      auto w = tensors.find(WeightKey(i, j));
+      if (!names[j].is_string() || w == tensors.end()) {
+        return Malformed(path, absl::StrCat("lacks weight ", j, " of layer ", layer.name));
+      }
+      layer.weights.push_back(KerasH5Weight{names[j].get<std::string>(), std::move(w->second)});
+      ++used;
+    }
+    file.layers.push_back(std::move(layer));
+  }
+  if (used != tensors.size()) return Malformed(path, "holds tensors no layer names");
+  return file;
+}
+
+}  // namespace
+
+int RunKerasWeightsReader(int argc, char** argv) {
+  if (argc != 3) return 2;
+  signal(SIGPIPE, SIG_DFL);
+  return WriteStream(ReadKerasLayerWeights(argv[2]));
+}
+
+int RunKerasH5Reader(int argc, char** argv) {
+  if (argc != 3) return 2;
+  signal(SIGPIPE, SIG_DFL);
+  absl::StatusOr<KerasH5File> file = ReadKerasH5(argv[2]);
+  return WriteStream(file.ok() ? EncodeKerasH5(*std::move(file)) : file.status());
+}
+
+absl::StatusOr<std::map<std::string, Tensor>> ReadKerasWeightsIsolated(
+    const std::string& program, const std::string& path, absl::Duration timeout) {
+  return RunReader(program, kReadKerasWeightsCommand, path, timeout);
+}
+
+absl::StatusOr<KerasH5File> ReadKerasH5Isolated(const std::string& program,
+                                                const std::string& path, absl::Duration timeout) {
+  absl::StatusOr<std::map<std::string, Tensor>> tensors =
+      RunReader(program, kReadKerasH5Command, path, timeout);
+  if (!tensors.ok()) return tensors.status();
+  return DecodeKerasH5(path, *std::move(tensors));
 }
 
 }  // namespace swapserve::server

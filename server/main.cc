@@ -185,7 +185,8 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   if (!roots.ok()) return roots.status();
   o.manager.follower.allowed_roots = *std::move(roots);
   {
-    // Keras files are parsed by this executable in a child process.
+    // HDF5 files (Keras checkpoints and .h5/.keras models) are parsed by this
+    // executable in a child process.
     char self[4096];
     const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n <= 0) return absl::InternalError("cannot find this executable (/proc/self/exe)");
@@ -197,6 +198,9 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
     }
     o.manager.follower.read_keras_weights = [program, timeout](const std::string& path) {
       return swapserve::server::ReadKerasWeightsIsolated(program, path, timeout);
+    };
+    o.manager.follower.read_keras_h5 = [program, timeout](const std::string& path) {
+      return swapserve::server::ReadKerasH5Isolated(program, path, timeout);
     };
   }
   o.model_config_file = absl::GetFlag(FLAGS_model_config_file);
@@ -268,6 +272,9 @@ int main(int argc, char** argv) {
   // The child that parses a Keras checkpoint file for the daemon (isolated_reader.h).
   if (argc >= 2 && argv[1] == swapserve::server::kReadKerasWeightsCommand) {
     return swapserve::server::RunKerasWeightsReader(argc, argv);
+  }
+  if (argc >= 2 && argv[1] == swapserve::server::kReadKerasH5Command) {
+    return swapserve::server::RunKerasH5Reader(argc, argv);
   }
 #ifdef NDEBUG
   // Debian's Abseil is built with mutex deadlock detection on, and gRPC's locks

@@ -44,8 +44,9 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadWithWeights(const std::string& 
         IsDirectory(checkpoint) ? LatestCheckpointInDir(checkpoint) : checkpoint;
     if (latest.ok()) RETURN_IF_ERROR(follower.allowed_roots.CheckCheckpoint(*latest));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<LoadedModel> model,
-                   LoadModel(path, LoadOptions{checkpoint, follower.read_keras_weights}));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<LoadedModel> model,
+      LoadModel(path, LoadOptions{checkpoint, follower.read_keras_weights, follower.read_keras_h5}));
   if (!checkpoint.empty() && follower.reject_nonfinite) {
     RETURN_IF_ERROR(CheckAllFinite(model->slots, *model->weights));
   }
@@ -79,7 +80,8 @@ absl::StatusOr<std::shared_ptr<Servable>> LoadServable(const std::string& path,
       return std::make_shared<Servable>(*std::move(older));
     }
   }
-  absl::StatusOr<std::unique_ptr<LoadedModel>> own = LoadModel(path, LoadOptions{});
+  absl::StatusOr<std::unique_ptr<LoadedModel>> own =
+      LoadModel(path, LoadOptions{"", follower.read_keras_weights, follower.read_keras_h5});
   if (!own.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no usable weights: checkpoint directory ", checkpoint_dir, ": ", model.status().message(),

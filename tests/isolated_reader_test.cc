@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "model/formats/keras_archive.h"
+#include "model/formats/keras_h5.h"
 #include "model/loaded_model.h"
 #include "tests/test_support.h"
 
@@ -45,6 +46,49 @@ TEST(IsolatedReaderTest, ChildReadsWhatTheLibraryReads) {
   auto bad = ReadKerasWeightsIsolated(BuiltProgram("server/swapserve"), text, absl::Seconds(60));
   ASSERT_FALSE(bad.ok());
   EXPECT_TRUE(absl::StrContains(bad.status().message(), "not an HDF5 file")) << bad.status();
+}
+
+// The legacy .h5 reader: the same file as ReadKerasH5 in this process.
+TEST(IsolatedReaderTest, ChildReadsALegacyH5AsTheLibraryDoes) {
+  SS_REQUIRE_FIXTURE(h5, "keras_h5/bank_churn.h5");
+  auto child = ReadKerasH5Isolated(BuiltProgram("server/swapserve"), h5, absl::Seconds(60));
+  ASSERT_TRUE(child.ok()) << child.status();
+  auto here = ReadKerasH5(h5);
+  ASSERT_TRUE(here.ok()) << here.status();
+  EXPECT_EQ(child->path, here->path);
+  EXPECT_EQ(child->keras_version, here->keras_version);
+  EXPECT_EQ(child->backend, here->backend);
+  EXPECT_EQ(child->model_config, here->model_config);
+  EXPECT_EQ(child->training_config, here->training_config);
+  ASSERT_TRUE(child->model_config.has_value());
+  ASSERT_EQ(child->layers.size(), here->layers.size());
+  for (size_t i = 0; i < here->layers.size(); ++i) {
+    const KerasH5Layer &c = child->layers[i], &h = here->layers[i];
+    EXPECT_EQ(c.name, h.name);
+    ASSERT_EQ(c.weights.size(), h.weights.size()) << h.name;
+    for (size_t j = 0; j < h.weights.size(); ++j) {
+      EXPECT_EQ(c.weights[j].name, h.weights[j].name);
+      const Tensor &ct = c.weights[j].value, &ht = h.weights[j].value;
+      ASSERT_EQ(ct.shape(), ht.shape()) << h.weights[j].name;
+      EXPECT_EQ(std::memcmp(ct.raw_data(), ht.raw_data(),
+                            ht.num_elements() * DataTypeSize(ht.dtype())),
+                0);
+    }
+  }
+  // And a model built from it runs: loading through the child is loading.
+  LoadOptions options;
+  options.keras_h5_reader = [](const std::string& path) {
+    return ReadKerasH5Isolated(BuiltProgram("server/swapserve"), path, absl::Seconds(60));
+  };
+  auto model = LoadModel(h5, options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_TRUE(model->get()->FindPlan("").ok());
+
+  TempDir dir;
+  const std::string text = dir.Join("m.h5");
+  WriteFileOrDie(text, "not HDF5");
+  auto bad = ReadKerasH5Isolated(BuiltProgram("server/swapserve"), text, absl::Seconds(60));
+  EXPECT_FALSE(bad.ok());
 }
 
 class FailingReaderTest : public ::testing::Test {
@@ -101,6 +145,18 @@ TEST_F(FailingReaderTest, GarbageAndHostileLengthsAreRefused) {
     EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
     EXPECT_TRUE(absl::StrContains(r.status().message(), c.message)) << r.status();
   }
+}
+
+// A stream that is well formed but does not describe an .h5 file.
+TEST_F(FailingReaderTest, AnH5StreamWithoutItsHeaderIsDataLoss) {
+  // the magic and version, no tensors, then the end with status OK
+  auto r = ReadKerasH5Isolated(
+      Program("empty", "printf 'SSKW\\001\\000\\000\\000\\377\\377\\377\\377"
+                       "\\000\\000\\000\\000\\000\\000\\000\\000'"),
+      File(), absl::Seconds(10));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "has no header")) << r.status();
 }
 
 }  // namespace

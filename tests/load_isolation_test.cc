@@ -6,7 +6,8 @@
 // checkpoints; then the FIFO gives EOF (that attempt fails), the real file is
 // in place, and the retry loads all 104 MB while the MLP keeps answering.
 // Every request must succeed; the MLP's latency percentiles in each phase
-// are printed (never asserted: wall-clock times vary by machine).
+// are printed (never asserted: wall-clock times vary by machine). And legacy
+// .h5 and .keras models are parsed in a child process with a time limit.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
@@ -195,6 +197,40 @@ TEST(LoadIsolationTest, AHangingThenLargeLoadStallsNeitherServingNorSwaps) {
       ContextWithDeadline().get(),
       FloatRequest("big", "dense_input", {1, 784}, std::vector<float>(784, 0.5f)), &response);
   EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+// A legacy .h5 (or .keras) model the daemon is given is parsed in a child
+// with the reader's time limit: with a limit too short for any parse, the
+// child is killed and the load fails saying so (a parse in the daemon would
+// know no limit), and the daemon goes on. (server_predict_test serves the same
+// files through the child with the default limit.)
+TEST(LoadIsolationTest, AnH5ModelIsParsedInAChildWithATimeLimit) {
+  SS_REQUIRE_FIXTURE(h5, "keras_h5/bank_churn.h5");
+  SS_REQUIRE_FIXTURE(archive, "keras3/heart_sequential_k3.10.keras");
+  TempDir tmp;
+  const std::string config = tmp.Join("models.config");
+  std::string text = "model_config_list {\n";
+  for (const auto& [name, path] : std::vector<std::pair<std::string, std::string>>{
+           {"churn", h5}, {"heart", archive}}) {
+    absl::StrAppend(&text, "  config { name: '", name, "' base_path: '", path,
+                    "' model_platform: 'tensorflow' }\n");
+  }
+  WriteFileOrDie(config, text + "}\n");
+  auto d = Daemon::Start({"--model_config_file=" + config,
+                          "--checkpoint_read_timeout_seconds=0.001", "--max_num_load_retries=0"});
+  ASSERT_NE(d, nullptr);
+  for (const auto& [model, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"churn", "reading took longer than"},
+           {"heart", "reading took longer than"}}) {
+    tfs::GetModelStatusRequest request;
+    request.mutable_model_spec()->set_name(model);
+    tfs::GetModelStatusResponse status;
+    ASSERT_TRUE(d->models().GetModelStatus(ContextWithDeadline().get(), request, &status).ok());
+    ASSERT_EQ(status.model_version_status_size(), 1) << model;
+    EXPECT_NE(status.model_version_status(0).state(), tfs::ModelVersionStatus::AVAILABLE) << model;
+    EXPECT_TRUE(absl::StrContains(status.model_version_status(0).status().error_message(), reason))
+        << model << ": " << status.DebugString();
+  }
 }
 
 }  // namespace
