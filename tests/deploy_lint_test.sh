@@ -4,7 +4,9 @@
 # the Kubernetes Job run the same export and trainer commands; the Deployment has
 # its probes, non-root user, polling and grace period; the REST port and the
 # metrics path agree across the flags, ports, Service, scrape annotations, compose,
-# deploy/monitoring.config and the Dockerfile; and `kubectl kustomize deploy/k8s`
+# deploy/monitoring.config, deploy/prometheus.yml and the Dockerfile; promtool
+# reads deploy/prometheus.yml and every PromQL query of
+# deploy/grafana/swapserve.json; and `kubectl kustomize deploy/k8s`
 # builds (offline). Without kubectl that last check is skipped
 # (exit 77, reported by ctest as Skipped), which fails under CI=true.
 set -euo pipefail
@@ -54,7 +56,27 @@ assert f"COPY deploy/monitoring.config {config}\n" in dockerfile
 assert f'"--rest_api_port={rest}"' in dockerfile and f'"--monitoring_config_file={config}"' in \
     dockerfile and re.search(rf"^EXPOSE .*\b{rest}\b", dockerfile, re.M), "Dockerfile's server stage"
 assert "!deploy/monitoring.config\n" in open(".dockerignore").read()
+# Prometheus scrapes the same path on the same port (compose's service name).
+prom = yaml.safe_load(open("deploy/prometheus.yml"))["scrape_configs"][0]
+assert prom["metrics_path"] == metrics_path, prom
+assert prom["static_configs"][0]["targets"] == [f"server:{rest}"], prom
 PY
+# deploy/prometheus.yml as Prometheus reads it, and every query of the Grafana
+# dashboard as PromQL (each made a recording rule, which promtool parses).
+promtool check config deploy/prometheus.yml >/dev/null
+rules="$(mktemp)"
+trap 'rm -f "$rules"' EXIT
+/usr/bin/python3 - "$rules" <<'PY'
+import json
+import sys
+import yaml
+dash = json.load(open("deploy/grafana/swapserve.json"))
+exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+assert len(exprs) >= 6, exprs
+rules = [{"record": f"swapserve:dashboard_query:{i}", "expr": e} for i, e in enumerate(exprs)]
+yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, open(sys.argv[1], "w"))
+PY
+promtool check rules "$rules" >/dev/null
 if ! command -v kubectl >/dev/null; then
   echo "deploy_lint: yamllint and compose/Job consistency passed; kubectl is not installed"
   # Under CI kubectl is required (deploy/install-deps.sh installs it); elsewhere

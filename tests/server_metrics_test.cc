@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <regex>
+#include <set>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -164,6 +166,29 @@ TEST(ServerMetricsTest, CountersMoveWithRequestsAndSwaps) {
   EXPECT_EQ(m[R"(swapserve_checkpoint_swaps_total{model_name="mlp"})"], 1);
   EXPECT_EQ(m[R"(swapserve_checkpoint_step{model_name="mlp",version="1"})"], 1);
   EXPECT_EQ(m[R"(swapserve_weights_version{model_name="mlp",version="1"})"], 2);
+
+  // Every metric the Grafana dashboard queries is in this real scrape (by
+  // name, as {__name__="..."} or bare), so no panel stays empty.
+  std::set<std::string> names;
+  for (const auto& [series, value] : m) names.insert(series.substr(0, series.find('{')));
+  const nlohmann::json dashboard = nlohmann::json::parse(
+      ReadFileOrDie(std::string(SWAPSERVE_SOURCE_DIR) + "/deploy/grafana/swapserve.json"));
+  const std::regex quoted(R"re(__name__="([^"]+)")re"), bare(R"re(\b(swapserve_[a-z_]+)\b)re");
+  int queried = 0;
+  for (const auto& panel : dashboard["panels"]) {
+    for (const auto& target : panel["targets"]) {
+      const std::string expr = target["expr"];
+      for (const std::regex* re : {&quoted, &bare}) {
+        for (std::sregex_iterator it(expr.begin(), expr.end(), *re), end; it != end; ++it) {
+          ++queried;
+          EXPECT_TRUE(names.count((*it)[1].str())) << (*it)[1].str() << " (panel \""
+                                                   << panel["title"].get<std::string>()
+                                                   << "\") is not in the scrape";
+        }
+      }
+    }
+  }
+  EXPECT_GE(queried, 8);
 }
 
 TEST(ServerMetricsTest, ConfigErrorsAreClear) {
