@@ -79,7 +79,7 @@ class TrainerDiskFaultTest : public ::testing::Test {
 };
 
 TEST_F(TrainerDiskFaultTest, AFailedWriteLeavesThePreviousCheckpointServingAndResumable) {
-  if (!PathExists(std::string(kData) + "/train-images-idx3-ubyte.gz")) {
+  if (!PathExists(absl::StrCat(kData, "/train-images-idx3-ubyte.gz"))) {
     if (InCi()) FAIL() << "dataset-fashion-mnist is not installed";
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   }
