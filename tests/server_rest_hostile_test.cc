@@ -76,7 +76,7 @@ TEST(ServerRestHostileTest, BadBodiesAreErrorsAndTheDaemonKeepsServing) {
   // "0." and ~330 zeros, with or without digits after them, or fewer zeros
   // and a negative exponent. Refused before parsing; the classify route too.
   for (const std::string& tiny :
-       {"0." + std::string(400, '0') + "7125601678005487388", "0." + std::string(600, '0'),
+       {"0." + std::string(400, '0') + "7125601678005487388",
         "-0." + std::string(400, '0') + "7", "0." + std::string(300, '0') + "7e-60"}) {
     Reply r = Post(*daemon, R"({"instances": [)" + tiny + "]}");
     EXPECT_EQ(r.code, 400) << tiny.size() << " " << r.exit_code << r.err;
@@ -89,6 +89,15 @@ TEST(ServerRestHostileTest, BadBodiesAreErrorsAndTheDaemonKeepsServing) {
   EXPECT_TRUE(absl::StrContains(ErrorOf(classify), "zeros after its decimal point"))
       << classify.body;
   ExpectGoodRequestSucceeds(*daemon);
+  // Zeros written long (whose parse was undefined behaviour in RapidJSON,
+  // found by rest_json_fuzz) are zeros.
+  Reply zeros = Post(*daemon, R"({"instances": [0.)" + std::string(600, '0') + ", 0." +
+                                  std::string(62, '0') + ", -0." + std::string(100, '0') +
+                                  R"(, 0e-30, 0.0, 0]})");
+  EXPECT_EQ(zeros.code, 200) << zeros.body;
+  EXPECT_EQ(json::parse(zeros.body, nullptr, false),
+            json::parse(R"({"predictions": [2.0, 2.0, 2.0, 2.0, 2.0, 2.0]})"))
+      << zeros.body;
   // Small numbers JSON writers produce still parse, exactly.
   Reply small = Post(*daemon, R"({"instances": [0.)" + std::string(40, '0') + "4, 3e-300]}");
   EXPECT_EQ(small.code, 200) << small.body;

@@ -37,10 +37,19 @@ constexpr unsigned kParseFlags =
 // (under the smallest double, 4.9e-324, so nothing a JSON writer produces;
 // they write 1e-300). Strings are skipped; malformed numbers are left to the
 // parser.
+//
+// A zero written with many zeros or a negative exponent (`0.` and 62 zeros,
+// `0e-30`) takes the same slow path with a significand of 0, which it
+// normalizes with clz(0): undefined behaviour (rest_json_fuzz again). Such a
+// literal is replaced by `0.0` (`-0.0`) in a copy of the body: the same value.
 constexpr int64_t kMaxFractionZeros = 300;
 constexpr int64_t kMinDecimalExponent = 320;
+// RapidJSON's exact fast path takes decimal exponents down to -22.
+constexpr int64_t kMaxFastZeroExponent = 20;
 
-absl::Status CheckNumberLiterals(absl::string_view body) {
+absl::Status CheckNumberLiterals(absl::string_view body, std::string* rewritten) {
+  rewritten->clear();
+  size_t copied = 0;  // body[0, copied) is in *rewritten
   const auto digit = [&](size_t i) { return i < body.size() && body[i] >= '0' && body[i] <= '9'; };
   size_t i = 0;
   while (i < body.size()) {
@@ -61,9 +70,11 @@ absl::Status CheckNumberLiterals(absl::string_view body) {
     const bool zero_integer = i < body.size() && body[i] == '0' && !digit(i + 1);
     while (digit(i)) ++i;
     int64_t zeros = 0;
+    bool fraction_digits = false;  // a digit other than the zeros after '.'
     if (i < body.size() && body[i] == '.') {
       ++i;
       for (; i < body.size() && body[i] == '0'; ++i) ++zeros;
+      fraction_digits = digit(i);
       while (digit(i)) ++i;
     }
     int64_t exponent = 0;
@@ -74,6 +85,13 @@ absl::Status CheckNumberLiterals(absl::string_view body) {
       for (; digit(i); ++i) exponent = std::min<int64_t>(exponent * 10 + (body[i] - '0'), 1 << 20);
       if (negative) exponent = -exponent;
     }
+    if (zero_integer && !fraction_digits && zeros - exponent > kMaxFastZeroExponent) {
+      if (rewritten->empty()) rewritten->reserve(body.size());
+      absl::StrAppend(rewritten, body.substr(copied, start - copied));
+      rewritten->append(body[start] == '-' ? "-0.0" : "0.0");
+      copied = i;
+      continue;
+    }
     if (zero_integer && zeros > 0 &&
         (zeros > kMaxFractionZeros || exponent - zeros - 1 < -kMinDecimalExponent)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -83,6 +101,7 @@ absl::Status CheckNumberLiterals(absl::string_view body) {
     }
     if (i == start) ++i;
   }
+  if (copied > 0) absl::StrAppend(rewritten, body.substr(copied));
   return absl::OkStatus();
 }
 
@@ -203,7 +222,9 @@ void AppendValue(std::string* out, const JsonValue& v) {
 }  // namespace
 
 absl::Status ParseBody(absl::string_view body, JsonDocument* doc) {
-  RETURN_IF_ERROR(CheckNumberLiterals(body));
+  std::string rewritten;  // the body with its slow zeros replaced, if it has any
+  RETURN_IF_ERROR(CheckNumberLiterals(body, &rewritten));
+  if (!rewritten.empty()) body = rewritten;
   rapidjson::MemoryStream bytes(body.data(), body.size());
   rapidjson::Reader reader;
   DepthBound bound(doc);
