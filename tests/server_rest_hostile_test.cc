@@ -93,10 +93,10 @@ TEST(ServerRestHostileTest, BadBodiesAreErrorsAndTheDaemonKeepsServing) {
   // found by rest_json_fuzz) are zeros.
   Reply zeros = Post(*daemon, R"({"instances": [0.)" + std::string(600, '0') + ", 0." +
                                   std::string(62, '0') + ", -0." + std::string(100, '0') +
-                                  R"(, 0e-30, 0.0, 0]})");
+                                  R"(, 0e-30, 0e288, 0.0, 0]})");
   EXPECT_EQ(zeros.code, 200) << zeros.body;
   EXPECT_EQ(json::parse(zeros.body, nullptr, false),
-            json::parse(R"({"predictions": [2.0, 2.0, 2.0, 2.0, 2.0, 2.0]})"))
+            json::parse(R"({"predictions": [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]})"))
       << zeros.body;
   // Small numbers JSON writers produce still parse, exactly.
   Reply small = Post(*daemon, R"({"instances": [0.)" + std::string(40, '0') + "4, 3e-300]}");

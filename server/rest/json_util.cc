@@ -3,6 +3,7 @@
 #include "server/rest/json_util.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <charconv>
 
 #include "absl/strings/escaping.h"
@@ -38,13 +39,13 @@ constexpr unsigned kParseFlags =
 // they write 1e-300). Strings are skipped; malformed numbers are left to the
 // parser.
 //
-// A zero written with many zeros or a negative exponent (`0.` and 62 zeros,
-// `0e-30`) takes the same slow path with a significand of 0, which it
+// A zero written with many zeros or a large exponent (`0.` and 62 zeros,
+// `0e-30`, `0e288`) takes the same slow path with a significand of 0, which it
 // normalizes with clz(0): undefined behaviour (rest_json_fuzz again). Such a
 // literal is replaced by `0.0` (`-0.0`) in a copy of the body: the same value.
 constexpr int64_t kMaxFractionZeros = 300;
 constexpr int64_t kMinDecimalExponent = 320;
-// RapidJSON's exact fast path takes decimal exponents down to -22.
+// RapidJSON's exact fast path takes decimal exponents from -22 to 22.
 constexpr int64_t kMaxFastZeroExponent = 20;
 
 absl::Status CheckNumberLiterals(absl::string_view body, std::string* rewritten) {
@@ -85,7 +86,8 @@ absl::Status CheckNumberLiterals(absl::string_view body, std::string* rewritten)
       for (; digit(i); ++i) exponent = std::min<int64_t>(exponent * 10 + (body[i] - '0'), 1 << 20);
       if (negative) exponent = -exponent;
     }
-    if (zero_integer && !fraction_digits && zeros - exponent > kMaxFastZeroExponent) {
+    if (zero_integer && !fraction_digits &&
+        zeros + std::abs(exponent) > kMaxFastZeroExponent) {
       if (rewritten->empty()) rewritten->reserve(body.size());
       absl::StrAppend(rewritten, body.substr(copied, start - copied));
       rewritten->append(body[start] == '-' ? "-0.0" : "0.0");
