@@ -89,6 +89,13 @@ TEST(ServerRestHostileTest, BadBodiesAreErrorsAndTheDaemonKeepsServing) {
   EXPECT_TRUE(absl::StrContains(ErrorOf(classify), "zeros after its decimal point"))
       << classify.body;
   ExpectGoodRequestSucceeds(*daemon);
+  // NaN and Infinity with a fraction or an exponent after them, which
+  // RapidJSON 1.1.0 went on to parse (an assertion, or a NaN significand).
+  for (const char* bad : {"NaN.5", "NaNe-31", "-Infinity.0", "Infe3", "NaN5"}) {
+    Reply r = Post(*daemon, absl::StrCat(R"({"instances": [)", bad, "]}"));
+    EXPECT_EQ(r.code, 400) << bad << ": " << r.body;
+    EXPECT_TRUE(absl::StrContains(ErrorOf(r), "Invalid value")) << r.body;
+  }
   // Zeros written long (whose parse was undefined behaviour in RapidJSON,
   // found by rest_json_fuzz) are zeros.
   Reply zeros = Post(*daemon, R"({"instances": [0.)" + std::string(600, '0') + ", 0." +
