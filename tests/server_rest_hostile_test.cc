@@ -90,8 +90,9 @@ TEST(ServerRestHostileTest, BadBodiesAreErrorsAndTheDaemonKeepsServing) {
       << classify.body;
   ExpectGoodRequestSucceeds(*daemon);
   // NaN and Infinity with a fraction or an exponent after them, which
-  // RapidJSON 1.1.0 went on to parse (an assertion, or a NaN significand).
-  for (const char* bad : {"NaN.5", "NaNe-31", "-Infinity.0", "Infe3", "NaN5"}) {
+  // RapidJSON 1.1.0 went on to parse (an assertion, or a NaN significand),
+  // and a long zero with more after it.
+  for (const char* bad : {"NaN.5", "NaNe-31", "-Infinity.0", "Infe3", "NaN5", "0e55e55"}) {
     Reply r = Post(*daemon, absl::StrCat(R"({"instances": [)", bad, "]}"));
     EXPECT_EQ(r.code, 400) << bad << ": " << r.body;
     EXPECT_TRUE(absl::StrContains(ErrorOf(r), "Invalid value")) << r.body;

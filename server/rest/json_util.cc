@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <charconv>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -109,6 +110,13 @@ absl::Status CheckNumberLiterals(absl::string_view body, std::string* rewritten)
     }
     if (zero_integer && !fraction_digits &&
         zeros + std::abs(exponent) > kMaxFastZeroExponent) {
+      // Only a whole literal may be replaced: `0e55e55` must not become
+      // `0.0e55` (it is malformed, as RapidJSON would say).
+      if (i < body.size() && !absl::ascii_isspace(static_cast<unsigned char>(body[i])) &&
+          body[i] != ',' && body[i] != ']' && body[i] != '}') {
+        return absl::InvalidArgumentError(
+            absl::StrCat("JSON Parse error: Invalid value. at offset: ", start));
+      }
       if (rewritten->empty()) rewritten->reserve(body.size());
       absl::StrAppend(rewritten, body.substr(copied, start - copied));
       rewritten->append(body[start] == '-' ? "-0.0" : "0.0");
