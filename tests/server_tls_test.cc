@@ -159,7 +159,7 @@ TEST_F(TlsTest, BothPortsServeTlsAndRefusePlaintext) {
 
   // The CLI speaks TLS with the CA it is given, and fails without it.
   const std::string cli = "timeout 30 " + BuiltProgram("client/swapserve-cli") +
-                          " status --model half --server localhost:" + std::to_string(d->port());
+                          " status --model half --server 127.0.0.1:" + std::to_string(d->port());
   CommandResult c = RunCommand(cli + " --ssl_ca_file " + certs_.Path("ca", ".pem"));
   EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
   EXPECT_TRUE(absl::StrContains(c.out, "AVAILABLE")) << c.out;
@@ -189,7 +189,7 @@ TEST_F(TlsTest, MutualTlsNeedsAClientCertificateFromTheCa) {
   EXPECT_EQ(r.code, 0) << r.head;
 
   const std::string cli = "timeout 30 " + BuiltProgram("client/swapserve-cli") +
-                          " status --model half --server localhost:" + std::to_string(d->port()) +
+                          " status --model half --server 127.0.0.1:" + std::to_string(d->port()) +
                           " --ssl_ca_file " + certs_.Path("ca", ".pem");
   CommandResult c = RunCommand(cli + " --ssl_cert_file " + certs_.Path("client", ".pem") +
                                " --ssl_key_file " + certs_.Path("client", ".key"));
