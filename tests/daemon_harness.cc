@@ -212,6 +212,13 @@ void MakeSeedCheckpointDir(const std::string& prefix, const std::string& dir) {
   ASSERT_TRUE(WriteCheckpointState(dir, state).ok());
 }
 
+std::string CheckpointOf(const grpc::ClientContext& context) {
+  for (const auto& [key, value] : context.GetServerTrailingMetadata()) {
+    if (key == "swapserve-checkpoint") return std::string(value.data(), value.size());
+  }
+  return "";
+}
+
 void CopyCheckpointAndPoint(const std::string& source, const std::string& dir,
                             const std::string& name) {
   const std::string prefix = dir + "/" + name;

@@ -86,6 +86,10 @@ void CopyTree(const std::string& from, const std::string& to);
 // the seed's own training_2 points at cp-0050, whose data is missing.
 void MakeSeedCheckpointDir(const std::string& prefix, const std::string& dir);
 
+// The `swapserve-checkpoint` trailer of a finished call: the checkpoint whose
+// weights answered ("" when absent).
+std::string CheckpointOf(const grpc::ClientContext& context);
+
 // Copies the one-shard bundle `source` (a prefix) to `dir`/`name` and points
 // `dir`'s `checkpoint` file at it with an atomic rename, as a trainer saves:
 // what a follower sees as a new checkpoint. Fails the test on error.

@@ -61,14 +61,6 @@ class Recorder {
   int failures_ = 0;
 };
 
-// The serving checkpoint's name from a Predict's trailers ("" if none).
-std::string CheckpointOf(const grpc::ClientContext& context) {
-  for (const auto& [key, value] : context.GetServerTrailingMetadata()) {
-    if (key == "swapserve-checkpoint") return std::string(value.data(), value.size());
-  }
-  return "";
-}
-
 tfs::ModelVersionStatus::State StateOf(Daemon& d, const std::string& model) {
   tfs::GetModelStatusRequest request;
   request.mutable_model_spec()->set_name(model);

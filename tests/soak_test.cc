@@ -168,12 +168,8 @@ TEST(SoakTest, MixedLoadWhileCheckpointsSwapValidAndCorrupt) {
           tally.Problem(&tally.failed, "gRPC: " + s.error_message());
           continue;
         }
-        std::string name;
-        for (const auto& [k, v] : context.GetServerTrailingMetadata()) {
-          if (k == "swapserve-checkpoint") name = std::string(v.data(), v.size());
-        }
         const std::vector<float> y = Floats(response.outputs().at("y"));
-        CheckAnswer(tally, name, y.empty() ? NAN : y[0], "gRPC");
+        CheckAnswer(tally, CheckpointOf(context), y.empty() ? NAN : y[0], "gRPC");
       }
     });
   }
@@ -320,11 +316,7 @@ TEST(SoakTest, MixedLoadWhileCheckpointsSwapValidAndCorrupt) {
   grpc::ClientContext context;
   tfs::PredictResponse response;
   ASSERT_TRUE(d->prediction().Predict(&context, FloatRequest("half", "x", {1}, {2.0f}), &response).ok());
-  bool last_good = false;
-  for (const auto& [k, v] : context.GetServerTrailingMetadata()) {
-    last_good |= k == "swapserve-checkpoint" && std::string(v.data(), v.size()) == absl::StrCat("ckpt-", good);
-  }
-  EXPECT_TRUE(last_good) << "ckpt-" << good << " is not serving at the end";
+  EXPECT_EQ(CheckpointOf(context), absl::StrCat("ckpt-", good)) << "the last good is not serving";
 }
 
 }  // namespace

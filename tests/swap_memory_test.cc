@@ -34,11 +34,7 @@ std::string Serving(Daemon& d, const std::string& input = "dense_10_input") {
   tfs::PredictResponse response;
   const grpc::Status s = d.prediction().Predict(
       &context, FloatRequest("mlp", input, {1, 784}, std::vector<float>(784, 0.5f)), &response);
-  if (!s.ok()) return "";
-  for (const auto& [key, value] : context.GetServerTrailingMetadata()) {
-    if (key == "swapserve-checkpoint") return std::string(value.data(), value.size());
-  }
-  return "";
+  return s.ok() ? CheckpointOf(context) : "";
 }
 
 TEST(SwapMemoryTest, SixtySwapsKeepTheResidentSetBounded) {

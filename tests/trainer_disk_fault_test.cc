@@ -31,11 +31,7 @@ std::string Serving(Daemon& d) {
   const grpc::Status s = d.prediction().Predict(
       &context, FloatRequest("mlp", "dense_input", {1, 784}, std::vector<float>(784, 0.5f)),
       &response);
-  if (!s.ok()) return "";
-  for (const auto& [key, value] : context.GetServerTrailingMetadata()) {
-    if (key == "swapserve-checkpoint") return std::string(value.data(), value.size());
-  }
-  return "";
+  return s.ok() ? CheckpointOf(context) : "";
 }
 
 class TrainerDiskFaultTest : public ::testing::Test {
