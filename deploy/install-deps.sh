@@ -20,6 +20,11 @@ fi
 if [ "${SWAPSERVE_TEST_TOOLS:-1}" != 0 ] && ! command -v promtool >/dev/null; then
   missing+=(prometheus)
 fi
+# docker-compose (deploy_lint_test's `docker-compose config`: compose.yaml as
+# Debian's compose 1.29 reads it; the container test runs the file with it).
+if [ "${SWAPSERVE_TEST_TOOLS:-1}" != 0 ] && ! command -v docker-compose >/dev/null; then
+  missing+=(docker-compose)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   exit 0

@@ -165,6 +165,10 @@ void Metrics::RecordCheckpointEvent(const CheckpointEvent& event) {
       }
       [[fallthrough]];
     case CheckpointEvent::LOADED:
+      // The swap counter exists (at 0) from the first load: Prometheus's increase()
+      // does not count a series' first sample, so a counter born at 1 would hide
+      // the first swap from the dashboard.
+      swaps_.Add(model);
       step_.Add(version).Set(static_cast<double>(event.prefix().empty() ? -1 : event.step()));
       weights_version_.Add(version).Set(static_cast<double>(event.weights_version()));
       return;
