@@ -22,7 +22,9 @@ for p in 8500 8501; do
 done
 
 say "podman system service on $work/podman.sock"
-pm system service --time=0 "unix://$work/podman.sock" >"$work/service.log" 2>&1 &
+# podman itself, not the pm function: $! must be the service, not a subshell.
+podman --runtime /usr/sbin/runc system service --time=0 "unix://$work/podman.sock" \
+  >"$work/service.log" 2>&1 &
 service_pid=$!
 cleanups+=("kill $service_pid")
 export DOCKER_HOST="unix://$work/podman.sock"
