@@ -10,15 +10,24 @@ namespace swapserve {
 
 Servable::Servable(std::unique_ptr<LoadedModel> model) {
   CHECK(model->weights != nullptr) << "Servable needs loaded weights";
-  weights_.store(std::make_shared<const ServedWeights>(ServedWeights{std::move(model->weights), 1}));
+  weights_ = std::make_shared<const ServedWeights>(ServedWeights{std::move(model->weights), 1});
   model_ = std::move(model);
+}
+
+std::shared_ptr<const ServedWeights> Servable::Weights() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return weights_;
 }
 
 int64_t Servable::Swap(std::shared_ptr<const WeightSet> weights) {
   std::lock_guard<std::mutex> lock(swap_mu_);
-  const int64_t next = weights_.load()->generation + 1;
-  weights_.store(std::make_shared<const ServedWeights>(ServedWeights{std::move(weights), next}));
-  return next;
+  const int64_t next = Weights()->generation + 1;
+  auto current = std::make_shared<const ServedWeights>(ServedWeights{std::move(weights), next});
+  {
+    absl::MutexLock exchange(&mu_);
+    weights_.swap(current);
+  }
+  return next;  // `current` (the old set) is released here, outside mu_.
 }
 
 bool Servable::IsOwnWeights(const WeightSet& weights) const {

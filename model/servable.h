@@ -6,16 +6,18 @@
 // a Swap() between two requests changes what the next one sees, never what a
 // running one computes with. The old WeightSet is freed when its last request ends.
 //
-// Thread safety: all methods are thread-safe; Weights() never waits for a Swap().
+// Thread safety: all methods are thread-safe. Weights() waits at most for the
+// pointer exchange inside a Swap(), never for a load or a warm-up.
 #ifndef SWAPSERVE_MODEL_SERVABLE_H_
 #define SWAPSERVE_MODEL_SERVABLE_H_
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "model/loaded_model.h"
 #include "model/weights.h"
 
@@ -41,7 +43,7 @@ class Servable {
   const LoadedModel& model() const { return *model_; }
 
   // The current weights; never null.
-  std::shared_ptr<const ServedWeights> Weights() const { return weights_.load(); }
+  std::shared_ptr<const ServedWeights> Weights() const;
 
   // Makes `weights` (which must fit model().slots) current; returns its generation.
   int64_t Swap(std::shared_ptr<const WeightSet> weights);
@@ -63,7 +65,12 @@ class Servable {
   // Orders concurrent Swap() calls so that generations increase; readers never
   // take it.
   std::mutex swap_mu_;
-  std::atomic<std::shared_ptr<const ServedWeights>> weights_;
+  // Guards only the pointer (readers share it). Not std::atomic<std::shared_ptr>:
+  // libstdc++ 12's load() releases its internal lock with a relaxed store, which
+  // ThreadSanitizer reports as a race with the next store (tests/tsan.sh), and the
+  // lock bit it spins on is no cheaper than this mutex.
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const ServedWeights> weights_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace swapserve

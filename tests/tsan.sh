@@ -20,7 +20,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 out="$root/build-tsan"
 absl="$out/_absl"
-regex="${1:-^(hot_reload_test|checkpoint_follower_test|checkpoint_manager_test|checkpoint_fallback_test|keras_follow_test|server_batching_test|server_admission_test|server_lifecycle_test|server_versions_test|load_isolation_test|server_metrics_test)$}"
+regex="${1:-^(hot_reload_test|checkpoint_follower_test|checkpoint_manager_test|checkpoint_fallback_test|keras_follow_test|server_batching_test|server_admission_test|server_lifecycle_test|server_versions_test|load_isolation_test|server_metrics_test|server_predict_test|server_rest_test)$}"
 started=$(date +%s)
 say() { echo "== [$(($(date +%s) - started))s] $*"; }
 
@@ -61,7 +61,7 @@ flock /tmp/swapserve-build.lock nice cmake --build --preset tsan 2>&1 | tail -1
 reports="$out/reports"
 rm -rf "$reports" && mkdir -p "$reports"
 export LD_LIBRARY_PATH="$absl/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export TSAN_OPTIONS="log_path=$reports/tsan suppressions=$root/tests/tsan.supp history_size=4 second_deadlock_stack=1"
+export TSAN_OPTIONS="log_path=$reports/tsan ignore_noninstrumented_modules=1 suppressions=$root/tests/tsan.supp history_size=4 second_deadlock_stack=1"
 # The daemons the tests start see these too (they inherit the environment).
 say "ctest -R '$regex' under TSan"
 ctest --test-dir "$out" -R "$regex" --output-on-failure -j1 --timeout 1800 || ctest_rc=$?
