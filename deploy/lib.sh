@@ -109,13 +109,23 @@ build_images() {
   echo "   swapserve: user 10001:10001, exposes $ports"
 }
 
-# -- the host's client, and a test set written by the trainer image
-host_cli() {
+# -- the host's client
+build_host_cli() {
   say "building build/client/swapserve-cli on the host"
   bash deploy/install-deps.sh >/dev/null
   cmake --preset release >/dev/null
   cmake --build --preset release --target swapserve_cli >"$work/cli-build.log" 2>&1 ||
     { tail -20 "$work/cli-build.log"; fail "building swapserve-cli"; }
+}
+
+# What every scenario needs: the images and the host's client, built once per
+# deploy/test.sh run (it exports SWAPSERVE_DEPLOY_BUILT=1 for the scenarios), and a
+# test set written by the trainer image into this script's work directory.
+prepare() {
+  if [ "${SWAPSERVE_DEPLOY_BUILT:-}" != 1 ]; then
+    build_images
+    build_host_cli
+  fi
   cli="$root/build/client/swapserve-cli"
   pm run --rm --no-healthcheck --network host -v "$work:/out" --user 0 swapserve-trainer \
     swapserve-train --write_examples=/out/examples.json --test_examples=200 >/dev/null
@@ -136,7 +146,8 @@ a = json.load(sys.stdin); v = next(iter(a["outputs"].values()))["values"]
 print(a["weights"]["checkpoint"].split("/")[-1], a["weights"]["weights_version"],
       "".join(str(max(range(10), key=lambda k: v[i + k])) for i in range(0, len(v), 10)))'
 }
-latest_in_volume() {  # VOLUME: the basename of the checkpoint its pointer names
-  pm run --rm --no-healthcheck --network none -v "$1:/checkpoints:ro" swapserve \
-    sed -n 's/^model_checkpoint_path: "\(.*\)"$/\1/p' /checkpoints/checkpoint | sed 's|.*/||'
+volume_dir() { pm volume inspect --format '{{.Mountpoint}}' "$1"; }  # VOLUME: its directory here
+pointer_paths() {  # VOLUME FIELD: the basenames FIELD of the volume's `checkpoint` names
+  sed -n "s/^$2: \"\(.*\)\"\$/\1/p" "$(volume_dir "$1")/checkpoint" | sed 's|.*/||'
 }
+latest_in_volume() { pointer_paths "$1" model_checkpoint_path; }  # VOLUME

@@ -13,8 +13,7 @@
 # here runs `podman healthcheck run` (the file's own check) every 2 s in its place.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-[ "${SWAPSERVE_IMAGES_BUILT:-}" = 1 ] || build_images
-host_cli
+prepare
 
 project="swapserve-compose-$$"
 for p in 8500 8501; do

@@ -30,8 +30,7 @@ source "$(dirname "$0")/lib.sh"
 command -v catatonit >/dev/null || {  # podman's pod infra container (the pause image)
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq catatonit
 }
-[ "${SWAPSERVE_IMAGES_BUILT:-}" = 1 ] || build_images
-host_cli
+prepare
 
 for v in swapserve-models swapserve-checkpoints; do
   ! pm volume exists "$v" || fail "volume $v exists (a previous run?): podman volume rm $v"
@@ -150,8 +149,8 @@ while [ "$(pm inspect --format '{{.State.Running}}' "$trainer")" = true ]; do
 done
 [ "$(pm inspect --format '{{.State.ExitCode}}' "$trainer")" = 0 ] ||
   { pm logs "$trainer" | tail; fail "the trainer pod failed"; }
-vol="$(pm volume inspect --format '{{.Mountpoint}}' swapserve-checkpoints)"
-latest="$(sed -n 's/^model_checkpoint_path: "\(.*\)"$/\1/p' "$vol/checkpoint" | sed 's|.*/||')"
+vol="$(volume_dir swapserve-checkpoints)"
+latest="$(latest_in_volume swapserve-checkpoints)"
 converged() {  # NAME: waits until every replica serves NAME; prints each one's time
   local t0="$2" i answer pending=("${!ips[@]}") left
   while [ "${#pending[@]}" -gt 0 ]; do
@@ -182,7 +181,7 @@ awk -v a="${swaps_at_start:-0}" -v b="$swaps_at_end" 'BEGIN {exit !(b > a)}' ||
   fail "the swap counter did not rise in Prometheus while the trainer ran"
 
 say "the fleet converges (pointer renamed from the host into the shared claim)"
-mapfile -t kept < <(sed -n 's/^all_model_checkpoint_paths: "\(.*\)"$/\1/p' "$vol/checkpoint" | sed 's|.*/||')
+mapfile -t kept < <(pointer_paths swapserve-checkpoints all_model_checkpoint_paths)
 publish() {  # NAME SOURCE [corrupt]: a checkpoint NAME with SOURCE's files, then the pointer
   cp "$vol/$2.index" "$vol/$1.index"
   cp "$vol/$2.data-00000-of-00001" "$vol/$1.data-00000-of-00001"

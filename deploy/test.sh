@@ -12,7 +12,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 build_images
-export SWAPSERVE_IMAGES_BUILT=1 started
+build_host_cli
+export SWAPSERVE_DEPLOY_BUILT=1 started
 bash deploy/test-compose.sh
 bash deploy/test-kube.sh
 say "PASS deploy/test.sh"
